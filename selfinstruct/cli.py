@@ -1,0 +1,158 @@
+"""The command line: each command parses flags, builds a config, calls one library function, shows the result.
+
+Exit codes live here and only here: see EXIT_CODES.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .config import build_config, read_config_file
+from .errors import InputError, SelfInstructError, StoreError, TeacherError
+from .pipeline import GrowResult, RoundSummary, grow as grow_pool
+
+app = typer.Typer(
+    help="Grow instruction-tuning data from seed tasks with a teacher LLM (Self-Instruct / Alpaca).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+# Error class → exit code; the first matching class wins.
+EXIT_CODES: list[tuple[type[BaseException], int]] = [
+    (InputError, 2),
+    (TeacherError, 3),
+    (StoreError, 4),
+    (SelfInstructError, 1),
+]
+
+
+def fail(error: BaseException) -> NoReturn:
+    code = next(code for kind, code in EXIT_CODES if isinstance(error, kind))
+    console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def run_command(action: Callable[[], Any]) -> Any:
+    """Run `action`, turning our errors into one message and an exit code, Ctrl-C into 130."""
+    try:
+        return action()
+    except SelfInstructError as err:
+        fail(err)
+    except KeyboardInterrupt:
+        console.print("interrupted: the store keeps every committed round; run the same command to continue")
+        raise typer.Exit(130) from None
+
+
+def _stop_on_sigterm() -> None:
+    # SIGTERM behaves as Ctrl-C, so `with` blocks stop the teacher server on the way out.
+    def interrupt(signum: int, frame: object) -> NoReturn:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each request and round.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+    for noisy in ("httpx", "httpcore", "openai"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command()
+def grow(
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (store, alpaca_data.json).  [default: outputs/default]")] = None,
+    target: Annotated[Optional[int], typer.Option(help="Accepted examples to reach.  [default: 25]")] = None,
+    seeds: Annotated[Optional[Path], typer.Option(help="Seed tasks: Self-Instruct JSONL or Alpaca JSON/JSONL.  [default: seeds/seed_tasks.jsonl]")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="Teacher backend: cpu, openai or vllm.  [default: cpu]")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Teacher model (a GGUF path for cpu, a model name otherwise).")] = None,
+    base_url: Annotated[Optional[list[str]], typer.Option(help="OpenAI-compatible endpoint; repeat for several.")] = None,
+    api: Annotated[Optional[str], typer.Option(help="chat (instruct models) or completions (base models).  [default: chat]")] = None,
+    method: Annotated[Optional[str], typer.Option(help="self-instruct or alpaca.  [default: self-instruct]")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML or JSON file of grow settings; flags override it.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed for demo sampling.")] = None,
+    prompts_per_round: Annotated[Optional[int], typer.Option(help="Generation requests per round.")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(help="Teacher requests in flight at most.")] = None,
+    max_rounds: Annotated[Optional[int], typer.Option(help="Stop after this many rounds in this run.")] = None,
+) -> None:
+    """Grow the pool in --out to --target accepted examples; run again to continue."""
+    flags = {
+        "out": out, "target": target, "seeds": seeds, "backend": backend, "model": model, "base_url": base_url,
+        "api": api, "method": method, "seed": seed, "prompts_per_round": prompts_per_round,
+        "concurrency": concurrency, "max_rounds": max_rounds,
+    }
+
+    def action() -> None:
+        values = read_config_file(config) if config else {}
+        values.update({key: value for key, value in flags.items() if value is not None})
+        grow_config = build_config(values, str(config) if config else "options")
+        _stop_on_sigterm()
+        started = time.perf_counter()
+        with _GrowProgress(grow_config.target) as progress:
+            result = grow_pool(grow_config, on_round=progress.update)
+        _print_summary(result, time.perf_counter() - started)
+
+    run_command(action)
+
+
+class _GrowProgress:
+    """A rich progress bar: accepted / target, drops by reason, rate."""
+
+    def __init__(self, target: int):
+        self.progress = Progress(
+            TextColumn("[bold]growing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), console=console, transient=False,
+        )
+        self.task = self.progress.add_task("grow", total=target, info="starting the teacher…")
+        self.drops: dict[str, int] = {}
+        self.started = time.perf_counter()
+        self.kept = 0
+
+    def __enter__(self) -> "_GrowProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, summary: RoundSummary) -> None:
+        for reason, count in summary.dropped.items():
+            self.drops[reason] = self.drops.get(reason, 0) + count
+        self.kept += summary.kept
+        rate = self.kept / max(time.perf_counter() - self.started, 1e-9) * 60
+        drops = " ".join(f"{reason}={count}" for reason, count in sorted(self.drops.items(), key=lambda kv: -kv[1]))
+        info = f"round {summary.round} · {rate:.1f}/min · dropped: {drops or 'none'}"
+        self.progress.update(self.task, completed=summary.accepted_total, info=info)
+
+
+def _print_summary(result: GrowResult, seconds: float) -> None:
+    console.print(
+        f"[bold green]done:[/] {result.accepted}/{result.target} accepted in {seconds:.0f} s "
+        f"({result.rounds} rounds this run) → {result.alpaca_path}"
+    )
+    if result.drops:
+        console.print("dropped: " + ", ".join(f"{reason} {count}" for reason, count in result.drops.items()))
+
+
+def run() -> None:  # pragma: no cover - console entry for `python -m selfinstruct`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,140 @@
+"""The grow configuration: one pydantic model shared by the CLI, config files and the Prefect flow."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError
+from .records import Method
+from .seeds import DEFAULT_SEEDS
+
+Backend = Literal["cpu", "openai", "vllm"]
+Api = Literal["chat", "completions"]
+
+
+class Decoding(BaseModel):
+    """Sampling parameters for one kind of request."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(0.5, gt=0, le=1)
+    presence_penalty: float = Field(0.0, ge=-2, le=2)
+    frequency_penalty: float = Field(0.0, ge=-2, le=2)
+    max_tokens: int = Field(1024, ge=1)
+    stop: tuple[str, ...] = ()
+
+
+# The originals: Self-Instruct samples instructions at T=0.7, top_p=0.5 with a
+# presence penalty of 2 and instances greedily; Alpaca samples whole tasks at T=1.
+SELF_INSTRUCT_INSTRUCTIONS = Decoding(temperature=0.7, top_p=0.5, presence_penalty=2.0, max_tokens=1024)
+SELF_INSTRUCT_CLASSIFY = Decoding(temperature=0.0, top_p=1.0, max_tokens=4)
+SELF_INSTRUCT_INSTANCES = Decoding(temperature=0.0, top_p=1.0, max_tokens=512)
+ALPACA_TASKS = Decoding(temperature=1.0, top_p=1.0, max_tokens=3072)
+
+
+class FilterConfig(BaseModel):
+    """Heuristic and near-duplicate filter settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_words: int = Field(4, ge=1, description="instructions need more than 3 words")
+    max_words: int = Field(150, ge=1)
+    blacklist: tuple[str, ...] = (
+        "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
+        "map", "maps", "draw", "plot", "go to", "video", "audio", "music",
+        "flowchart", "diagram",
+    )
+    allow_non_ascii_start: bool = False
+    rouge_threshold: float = Field(0.7, gt=0, le=1)
+    minhash: bool = True
+    minhash_threshold: float = Field(0.7, gt=0, le=1)
+
+
+class VllmOptions(BaseModel):
+    """`vllm serve` options used when the vllm backend starts its own server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    max_model_len: int | None = Field(None, ge=256)
+    dtype: str = "auto"
+    prefix_caching: bool = True
+    extra_args: tuple[str, ...] = ()
+
+
+class GrowConfig(BaseModel):
+    """Everything `selfinstruct grow` needs. Field names match the CLI flags."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: int = Field(25, ge=1, description="accepted machine-generated examples to reach")
+    out: Path = Path("outputs/default")
+    backend: Backend = "cpu"
+    model: str | None = None
+    base_url: list[str] = Field(default_factory=list)
+    api: Api = "chat"
+    method: Method = "self-instruct"
+    seeds: Path = DEFAULT_SEEDS
+    seed: int = Field(0, description="random seed for demo sampling")
+    prompts_per_round: int = Field(4, ge=1, description="instruction-generation requests per round")
+    demos: int = Field(8, ge=2, description="instructions shown per self-instruct prompt")
+    machine_demos: int = Field(2, ge=0, description="of which at most this many are machine-generated")
+    alpaca_demos: int = Field(3, ge=1)
+    alpaca_tasks: int = Field(20, ge=1, description="tasks asked for per alpaca prompt")
+    instances_per_task: int = Field(2, ge=1, le=5)
+    concurrency: int = Field(8, ge=1)
+    request_timeout: float = Field(120.0, gt=0)
+    max_attempts: int = Field(5, ge=1, description="tries per request before it is dead-lettered")
+    max_rounds: int | None = Field(None, ge=1, description="stop after this many rounds in this run")
+    instruction_decoding: Decoding = SELF_INSTRUCT_INSTRUCTIONS
+    classify_decoding: Decoding = SELF_INSTRUCT_CLASSIFY
+    instance_decoding: Decoding = SELF_INSTRUCT_INSTANCES
+    alpaca_decoding: Decoding = ALPACA_TASKS
+    filters: FilterConfig = FilterConfig()
+    vllm: VllmOptions = VllmOptions()
+    server_startup_timeout: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> "GrowConfig":
+        if self.machine_demos >= self.demos:
+            raise ValueError("machine_demos must be smaller than demos")
+        if self.backend == "vllm" and not self.model and not self.base_url:
+            raise ValueError("the vllm backend needs --model (to start a server) or --base-url")
+        return self
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a TOML or JSON config file into a dict of GrowConfig fields."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, "an existing config file", "no such file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), None, "UTF-8 text", "undecodable bytes") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}:{err.lineno}", None, "valid JSON", err.msg) from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(str(path), None, "valid TOML", str(err)) from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), None, "a table of settings", type(data).__name__)
+    return data
+
+
+def build_config(values: dict[str, Any], source: str = "options") -> GrowConfig:
+    """Validate `values` into a GrowConfig, turning pydantic errors into one ConfigError."""
+    try:
+        return GrowConfig.model_validate(values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        got = None if first["type"] == "missing" else json.dumps(first.get("input"), default=str)[:60]
+        raise ConfigError(source, field, first["msg"].lower().removeprefix("value error, "), got) from None

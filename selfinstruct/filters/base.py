@@ -1,0 +1,43 @@
+"""The shape of a filter decision and the drop reasons, defined once.
+
+Reasons are stable snake_case names: the store, the report and the CLI group by them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TOO_SHORT = "too_short"
+TOO_LONG = "too_long"
+BLACKLIST = "blacklist"
+PROGRAM_PREFIX = "program_prefix"
+LEADING_PUNCTUATION = "leading_punctuation"
+NON_ASCII_START = "non_ascii_start"
+ROUGE = "rouge"
+MINHASH = "minhash"
+EMPTY_OUTPUT = "empty_output"
+NO_INSTANCES = "no_instances"
+TRUNCATED = "truncated"
+UNCLASSIFIED = "unclassified"
+TEACHER_FAILED = "teacher_failed"
+
+ALL_REASONS = (
+    TOO_SHORT, TOO_LONG, BLACKLIST, PROGRAM_PREFIX, LEADING_PUNCTUATION, NON_ASCII_START,
+    ROUGE, MINHASH, EMPTY_OUTPUT, NO_INSTANCES, TRUNCATED, UNCLASSIFIED, TEACHER_FAILED,
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Keep, or drop with a reason and the evidence for it."""
+
+    keep: bool
+    reason: str | None = None
+    detail: str = ""
+
+
+KEEP = Verdict(keep=True)
+
+
+def drop(reason: str, detail: str = "") -> Verdict:
+    return Verdict(keep=False, reason=reason, detail=detail)

@@ -1,0 +1,160 @@
+"""Prompt text for every request the pipeline sends. Pure: values in, strings out.
+
+The wording is ours. Each prompt works for both APIs: a base model continues
+the text (completions); an instruct model gets it as one user message (chat)
+and answers in the same format, which `parse` reads either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .records import Instance, SeedTask
+
+NO_INPUT = "<none>"
+
+_INSTRUCTION_HEADER = (
+    "Below is a numbered list of tasks that people ask a helpful assistant to do. "
+    "Every task is a single, self-contained instruction written in plain text. "
+    "The tasks vary in topic, in wording and in kind: writing, rewriting, answering, "
+    "explaining, classifying, calculating, coding, planning. "
+    "Continue the list with new tasks that are unlike the ones already there, "
+    "one task per line, numbered in the same way."
+)
+
+_CLASSIFY_HEADER = (
+    "Decide whether each task is a classification task, meaning that its answer is "
+    "one label chosen from a small, fixed set of options. Answer Yes or No."
+)
+
+# Few-shot examples for the classification question, written for this project.
+_CLASSIFY_EXAMPLES: tuple[tuple[str, bool], ...] = (
+    ("Tell whether this customer review is positive, negative or mixed.", True),
+    ("Suggest five names for a small bakery that sells sourdough bread.", False),
+    ("Is the following statement a fact or an opinion?", True),
+    ("Explain how a bicycle gear works to a ten-year-old.", False),
+    ("Label the programming language of the code snippet: Python, Java, C or Rust.", True),
+    ("Rewrite the paragraph so that it sounds more formal.", False),
+    ("Given a math equation, say whether it has a solution among the integers.", True),
+    ("Plan a three-day trip to a coastal town on a small budget.", False),
+)
+
+_INSTANCE_HEADER = (
+    "For each task below, write examples that show how to do it well. An example has an "
+    f"input and the correct output. When the task needs no input, write 'Input: {NO_INPUT}'."
+)
+
+_OUTPUT_FIRST_HEADER = (
+    "Each task below asks for a label. For each task, list the possible labels, and for "
+    "each label write an input that has that label."
+)
+
+_INSTANCE_DEMOS: tuple[tuple[str, tuple[Instance, ...]], ...] = (
+    (
+        "Turn the sentence into the passive voice.",
+        (Instance(input="The committee approved the budget.", output="The budget was approved by the committee."),),
+    ),
+    (
+        "Give two practical tips for sleeping better.",
+        (Instance(input="", output="1. Go to bed at the same time every night.\n2. Keep screens out of the bedroom for the last hour of the day."),),
+    ),
+    (
+        "Find the sum of the even numbers in the list.",
+        (
+            Instance(input="3, 8, 10, 7, 2", output="20"),
+            Instance(input="1, 5, 9", output="0"),
+        ),
+    ),
+)
+
+_OUTPUT_FIRST_DEMOS: tuple[tuple[str, tuple[Instance, ...]], ...] = (
+    (
+        "Decide whether the email is spam or not spam.",
+        (
+            Instance(input="Congratulations! You have won a free cruise. Reply with your bank details.", output="Spam"),
+            Instance(input="Hi Ana, the meeting moved to 3 pm on Thursday. See you there.", output="Not spam"),
+        ),
+    ),
+    (
+        "Say whether the number is prime or composite.",
+        (Instance(input="17", output="Prime"), Instance(input="21", output="Composite")),
+    ),
+)
+
+_ALPACA_HEADER = (
+    "You are helping build a training set for an assistant. Write {count} new tasks. "
+    "Each task has an instruction, an input and an output.\n"
+    "Rules:\n"
+    "- Vary the verbs, the topics and the kinds of task (open questions, writing, editing, "
+    "classification, reasoning, coding, maths, advice).\n"
+    "- Mix the styles: some instructions are questions, some are imperatives.\n"
+    "- A language model must be able to do the task with text alone: nothing visual or audible, "
+    "no browsing, no actions in the world.\n"
+    "- Instructions are one or two sentences. The input is a realistic, specific text of at most "
+    f"100 words, or {NO_INPUT} when the instruction needs none.\n"
+    "- The output is a correct, complete answer of at most 100 words.\n"
+    "Use exactly this layout for every task:"
+)
+
+
+def render_instruction_prompt(instructions: Sequence[str]) -> str:
+    """A list of demo instructions, ending where the next task number starts."""
+    lines = [_INSTRUCTION_HEADER, ""]
+    lines += [f"Task {number}: {_one_line(text)}" for number, text in enumerate(instructions, start=1)]
+    lines.append(f"Task {len(instructions) + 1}:")
+    return "\n".join(lines)
+
+
+def render_classify_prompt(instruction: str) -> str:
+    """Few-shot question: is this a classification task?"""
+    parts = [_CLASSIFY_HEADER, ""]
+    for text, is_classification in _CLASSIFY_EXAMPLES:
+        parts += [f"Task: {text}", f"Classification: {'Yes' if is_classification else 'No'}", ""]
+    parts += [f"Task: {_one_line(instruction)}", "Classification:"]
+    return "\n".join(parts)
+
+
+def render_instance_prompt(instruction: str, is_classification: bool) -> str:
+    """Input-first examples, or output-first (label, then input) for classification tasks."""
+    if is_classification:
+        header, demos, render = _OUTPUT_FIRST_HEADER, _OUTPUT_FIRST_DEMOS, _render_output_first
+    else:
+        header, demos, render = _INSTANCE_HEADER, _INSTANCE_DEMOS, _render_input_first
+    parts = [header, ""]
+    for text, instances in demos:
+        parts += [f"Task: {text}", render(instances), ""]
+    parts.append(f"Task: {_one_line(instruction)}")
+    return "\n".join(parts)
+
+
+def _render_input_first(instances: Sequence[Instance]) -> str:
+    blocks = []
+    for number, instance in enumerate(instances, start=1):
+        shown_input = instance.input or NO_INPUT
+        blocks.append(f"Example {number}\nInput: {shown_input}\nOutput: {instance.output}")
+    return "\n".join(blocks)
+
+
+def _render_output_first(instances: Sequence[Instance]) -> str:
+    return "\n".join(f"Label: {instance.output}\nInput: {instance.input}" for instance in instances)
+
+
+def render_alpaca_prompt(demos: Sequence[SeedTask], count: int) -> str:
+    """One prompt asking for `count` complete tasks, after numbered seed demos."""
+    parts = [_ALPACA_HEADER.format(count=count), ""]
+    for number, task in enumerate(demos, start=1):
+        instance = task.instances[0]
+        parts += [
+            f"### Task {number}",
+            f"Instruction: {_one_line(task.instruction)}",
+            f"Input: {instance.input or NO_INPUT}",
+            f"Output: {instance.output}",
+            "",
+        ]
+    parts.append(f"### Task {len(demos) + 1}")
+    return "\n".join(parts)
+
+
+def _one_line(text: str) -> str:
+    """Demo instructions are shown on one line, so nothing in them can start a new item."""
+    return " ".join(text.split())

@@ -1,0 +1,279 @@
+"""The run's single source of truth: one SQLite file (WAL) per run directory.
+
+Only this module contains SQL. Each round commits in one transaction, so a crash
+loses at most the round in flight; teacher replies commit as they arrive, so a
+resumed run never pays twice for the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import StoreError
+from .records import AlpacaExample, Candidate, Instance, Rejection, SeedTask
+from .teacher.base import TeacherReply
+
+STORE_NAME = "selfinstruct.sqlite"
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE tasks (
+            id INTEGER PRIMARY KEY,
+            origin TEXT NOT NULL CHECK (origin IN ('seed', 'generated')),
+            seed_id TEXT,
+            instruction TEXT NOT NULL UNIQUE,
+            is_classification INTEGER NOT NULL,
+            round INTEGER NOT NULL,
+            provenance TEXT NOT NULL DEFAULT '{}',
+            created REAL NOT NULL
+        );
+        CREATE TABLE instances (
+            task_id INTEGER NOT NULL REFERENCES tasks(id),
+            position INTEGER NOT NULL,
+            input TEXT NOT NULL,
+            output TEXT NOT NULL,
+            PRIMARY KEY (task_id, position)
+        );
+        CREATE TABLE rejections (
+            id INTEGER PRIMARY KEY,
+            round INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            instruction TEXT NOT NULL,
+            instances TEXT NOT NULL,
+            created REAL NOT NULL
+        );
+        CREATE INDEX rejections_reason ON rejections(reason);
+        CREATE TABLE replies (
+            key TEXT PRIMARY KEY,
+            stage TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            text TEXT NOT NULL,
+            finish_reason TEXT,
+            prompt_tokens INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            seconds REAL NOT NULL,
+            created REAL NOT NULL
+        );
+        CREATE TABLE dead_letters (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            error TEXT NOT NULL,
+            created REAL NOT NULL
+        );
+        CREATE TABLE rounds (
+            round INTEGER PRIMARY KEY,
+            stats TEXT NOT NULL,
+            created REAL NOT NULL
+        );
+        """
+    )
+
+
+# Ordered, named migrations; the applied ones are recorded in `migrations`.
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [("v1_initial", _v1)]
+
+
+@dataclass
+class RoundRecord:
+    """Everything one round adds to the store, committed together."""
+
+    round: int
+    accepted: list[Candidate] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    stats: dict[str, object] = field(default_factory=dict)
+
+
+class Store:
+    """A run directory's SQLite store."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot open the store {path}: {err}") from err
+
+    @classmethod
+    def open(cls, run_dir: Path) -> "Store":
+        return cls(run_dir / STORE_NAME)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise StoreError(f"writing {self.path} failed: {err}") from err
+
+    def _migrate(self) -> None:
+        self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
+        done = {row[0] for row in self._db.execute("SELECT name FROM migrations")}
+        for name, migration in MIGRATIONS:
+            if name not in done:
+                with self._transaction() as db:
+                    migration(db)
+                    db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+
+    # -- run metadata ---------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # -- the pool -----------------------------------------------------------------------
+    def add_seeds(self, seeds: list[SeedTask], seeds_hash: str) -> None:
+        """Store the seed tasks once, when the run starts."""
+        with self._transaction() as db:
+            for seed in seeds:
+                self._insert_task(db, "seed", seed.id, seed.instruction, seed.is_classification, 0, {}, seed.instances)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('seeds_hash', ?)", (seeds_hash,))
+
+    def seed_tasks(self) -> list[SeedTask]:
+        rows = self._db.execute(
+            "SELECT id, seed_id, instruction, is_classification FROM tasks WHERE origin = 'seed' ORDER BY id"
+        ).fetchall()
+        return [
+            SeedTask(id=seed_id, instruction=text, is_classification=bool(cls), instances=self._instances(task_id))
+            for task_id, seed_id, text, cls in rows
+        ]
+
+    def instructions(self, origin: str | None = None) -> list[str]:
+        """Pool instructions in the order they joined (seeds first)."""
+        if origin:
+            rows = self._db.execute("SELECT instruction FROM tasks WHERE origin = ? ORDER BY id", (origin,))
+        else:
+            rows = self._db.execute("SELECT instruction FROM tasks ORDER BY id")
+        return [row[0] for row in rows]
+
+    def accepted_count(self) -> int:
+        return self._db.execute("SELECT count(*) FROM tasks WHERE origin = 'generated'").fetchone()[0]
+
+    def accepted_examples(self) -> list[AlpacaExample]:
+        """One Alpaca example per accepted task: its first instance."""
+        rows = self._db.execute(
+            """SELECT t.instruction, i.input, i.output FROM tasks t
+               JOIN instances i ON i.task_id = t.id AND i.position = 0
+               WHERE t.origin = 'generated' ORDER BY t.id"""
+        )
+        return [AlpacaExample(instruction=a, input=b, output=c) for a, b, c in rows]
+
+    def pool_examples(self) -> list[AlpacaExample]:
+        """Every pool task (seeds and accepted) as its first instance, for MinHash on whole examples."""
+        rows = self._db.execute(
+            """SELECT t.instruction, i.input, i.output FROM tasks t
+               JOIN instances i ON i.task_id = t.id AND i.position = 0 ORDER BY t.id"""
+        )
+        return [AlpacaExample(instruction=a, input=b, output=c) for a, b, c in rows]
+
+    def _instances(self, task_id: int) -> list[Instance]:
+        rows = self._db.execute("SELECT input, output FROM instances WHERE task_id = ? ORDER BY position", (task_id,))
+        return [Instance(input=a, output=b) for a, b in rows]
+
+    @staticmethod
+    def _insert_task(db: sqlite3.Connection, origin: str, seed_id: str | None, instruction: str,
+                     is_classification: bool, round_: int, provenance: dict[str, object],
+                     instances: list[Instance] | tuple[Instance, ...]) -> None:
+        cursor = db.execute(
+            "INSERT INTO tasks (origin, seed_id, instruction, is_classification, round, provenance, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (origin, seed_id, instruction, int(is_classification), round_, json.dumps(provenance), time.time()),
+        )
+        db.executemany(
+            "INSERT INTO instances VALUES (?, ?, ?, ?)",
+            [(cursor.lastrowid, n, inst.input, inst.output) for n, inst in enumerate(instances)],
+        )
+
+    # -- rounds -------------------------------------------------------------------------
+    def next_round(self) -> int:
+        row = self._db.execute("SELECT max(round) FROM rounds").fetchone()
+        return (row[0] or 0) + 1
+
+    def commit_round(self, record: RoundRecord, provenance: Callable[[Candidate], dict[str, object]]) -> None:
+        """Accepted tasks, rejections and the round's stats, all or nothing."""
+        now = time.time()
+        with self._transaction() as db:
+            for cand in record.accepted:
+                self._insert_task(db, "generated", None, cand.instruction, cand.is_classification,
+                                  record.round, provenance(cand), cand.instances)
+            db.executemany(
+                "INSERT INTO rejections (round, reason, detail, instruction, instances, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (record.round, rej.reason, rej.detail, rej.candidate.instruction,
+                     json.dumps([i.model_dump() for i in rej.candidate.instances], ensure_ascii=False), now)
+                    for rej in record.rejections
+                ],
+            )
+            db.execute("INSERT INTO rounds VALUES (?, ?, ?)", (record.round, json.dumps(record.stats), now))
+
+    def round_stats(self) -> list[dict[str, object]]:
+        return [json.loads(row[0]) for row in self._db.execute("SELECT stats FROM rounds ORDER BY round")]
+
+    def drop_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT reason, count(*) FROM rejections GROUP BY reason ORDER BY 2 DESC")
+        return dict(rows.fetchall())
+
+    # -- the request cache ----------------------------------------------------------------
+    def cached_reply(self, key: str) -> TeacherReply | None:
+        row = self._db.execute(
+            "SELECT text, finish_reason, prompt_tokens, completion_tokens, seconds FROM replies WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        text, finish, prompt_tokens, completion_tokens, seconds = row
+        return TeacherReply(text=text, finish_reason=finish, prompt_tokens=prompt_tokens,
+                            completion_tokens=completion_tokens, seconds=seconds, cached=True)
+
+    def save_reply(self, key: str, stage: str, prompt: str, reply: TeacherReply) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, stage, prompt, reply.text, reply.finish_reason, reply.prompt_tokens,
+                 reply.completion_tokens, reply.seconds, time.time()),
+            )
+
+    def save_dead_letter(self, key: str, stage: str, prompt: str, error: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO dead_letters (key, stage, prompt, error, created) VALUES (?, ?, ?, ?, ?)",
+                (key, stage, prompt, error, time.time()),
+            )
+
+    def count(self, table: str) -> int:
+        if table not in {"replies", "dead_letters", "rejections", "tasks", "rounds"}:
+            raise ValueError(table)
+        return self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

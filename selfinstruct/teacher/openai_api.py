@@ -1,0 +1,28 @@
+"""The OpenAI API, or any OpenAI-compatible endpoint given by --base-url."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..config import GrowConfig
+from ..errors import ConfigError
+from .registry import Endpoints, register
+
+OPENAI_URL = "https://api.openai.com/v1"
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+@register("openai")
+@contextlib.contextmanager
+def openai_backend(config: GrowConfig, run_dir: Path) -> Iterator[Endpoints]:
+    key = os.environ.get("OPENAI_API_KEY", "")
+    if not key and not config.base_url:
+        raise ConfigError("environment", "OPENAI_API_KEY", "an API key for the OpenAI API (or pass --base-url)")
+    yield Endpoints(
+        base_urls=config.base_url or [OPENAI_URL],
+        model=config.model or DEFAULT_MODEL,
+        api_key=key or "not-needed",
+    )
