@@ -22,8 +22,16 @@ from .teacher.base import TeacherReply
 STORE_NAME = "selfinstruct.sqlite"
 
 
+def _execute_script(db: sqlite3.Connection, script: str) -> None:
+    # Statement by statement: executescript() would commit and break the migration's transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 def _v1(db: sqlite3.Connection) -> None:
-    db.executescript(
+    _execute_script(
+        db,
         """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE tasks (

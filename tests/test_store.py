@@ -1,0 +1,52 @@
+import sqlite3
+from pathlib import Path
+
+from selfinstruct.records import Candidate, Instance, Rejection, SeedTask
+from selfinstruct.store import STORE_NAME, RoundRecord, Store
+from selfinstruct.teacher.base import TeacherReply
+
+SEEDS = [SeedTask(id="s0", instruction="Name three fruits.", instances=[Instance(output="Apple, pear, plum")])]
+
+
+def _candidate(text: str) -> Candidate:
+    return Candidate(instruction=text, instances=(Instance(input="in", output="out"),), round=1)
+
+
+def test_round_commit_is_all_or_nothing(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        store.add_seeds(SEEDS, "hash")
+        record = RoundRecord(1, [_candidate("Explain tides to a child.")],
+                             [Rejection(candidate=_candidate("Draw a cat."), reason="blacklist")], {"kept": 1})
+        store.commit_round(record, lambda cand: {"round": cand.round})
+        # A second round that repeats an accepted instruction violates UNIQUE: nothing of it lands.
+        bad = RoundRecord(2, [_candidate("Sort the list backwards."), _candidate("Explain tides to a child.")], [], {})
+        try:
+            store.commit_round(bad, lambda cand: {})
+        except Exception as err:
+            assert "UNIQUE" in str(err)
+        assert store.instructions("generated") == ["Explain tides to a child."]
+        assert store.next_round() == 2
+        assert store.drop_counts() == {"blacklist": 1}
+
+
+def test_reopened_store_keeps_pool_and_replies(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        store.add_seeds(SEEDS, "hash")
+        store.save_reply("k1", "instructions", "prompt", TeacherReply(text="hi", finish_reason="stop",
+                                                                       prompt_tokens=3, completion_tokens=1))
+        store.commit_round(RoundRecord(1, [_candidate("Explain tides to a child.")]), lambda cand: {})
+    with Store.open(tmp_path) as store:
+        assert store.get_meta("seeds_hash") == "hash"
+        assert store.seed_tasks() == SEEDS
+        assert store.accepted_examples()[0].instruction == "Explain tides to a child."
+        cached = store.cached_reply("k1")
+        assert cached is not None and cached.cached and cached.text == "hi"
+        assert store.cached_reply("absent") is None
+
+
+def test_store_uses_wal_and_records_migrations(tmp_path: Path) -> None:
+    Store.open(tmp_path).close()
+    db = sqlite3.connect(tmp_path / STORE_NAME)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert [row[0] for row in db.execute("SELECT name FROM migrations")] == ["v1_initial"]
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
