@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .config import build_config, read_config_file
 from .errors import InputError, SelfInstructError, StoreError, TeacherError
+from .verify import verify_run
 from .pipeline import GrowResult, RoundSummary, grow as grow_pool
 
 app = typer.Typer(
@@ -109,6 +110,18 @@ def grow(
         _print_summary(result, time.perf_counter() - started)
 
     run_command(action)
+
+
+@app.command()
+def verify(out: Annotated[Path, typer.Option(help="Run directory to check.")]) -> None:
+    """Check a run directory: SQLite integrity, export against store, counts, ROUGE-L, provenance."""
+    problems = run_command(lambda: verify_run(out))
+    if problems:
+        console.print(f"[bold red]{len(problems)} problem(s) in {out}:[/]")
+        for problem in problems:
+            console.print(f"  - {problem}", highlight=False, markup=False)
+        raise typer.Exit(1)
+    console.print(f"[bold green]sound:[/] {out}")
 
 
 class _GrowProgress:

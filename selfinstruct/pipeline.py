@@ -27,7 +27,7 @@ from .methods import (
     PromptPlan, classify_request, instance_request, plan_alpaca, plan_self_instruct, read_classification,
     read_generation, read_instances,
 )
-from .records import Candidate, Rejection
+from .records import Candidate, Rejection, SeedTask
 from .seeds import load_seeds
 from .store import RoundRecord, Store
 from .teacher.cache import CachedTeacher, Usage
@@ -82,33 +82,35 @@ class GrowSession:
     def __init__(self, config: GrowConfig):
         self.config = config
         self.run_dir = config.out
+        # Validate the seed file before touching the run directory, so bad input leaves it as it was.
+        seeds = load_seeds(config.seeds)
+        digest = seeds_hash(config.seeds)
         self._lock = RunLock(self.run_dir)
         self._lock.acquire()
         try:
             self.store = Store.open(self.run_dir)
-            self._load_seeds()
+            self._check_seeds(seeds, digest)
         except BaseException:
             self._lock.release()
             raise
+        self.seeds = self.store.seed_tasks()
         self.store.set_meta("config", config.model_dump_json())
         self.checks = instruction_checks(config.filters)
         self.dedup = DedupStage.from_store(config.filters, self.store)
         self.machine = self.store.instructions("generated")
         self.idle_rounds = 0
 
-    def _load_seeds(self) -> None:
-        digest = seeds_hash(self.config.seeds) if self.config.seeds.is_file() else None
+    def _check_seeds(self, seeds: list[SeedTask], digest: str) -> None:
         stored = self.store.get_meta("seeds_hash")
         if stored is None:
-            seeds = load_seeds(self.config.seeds)
-            self.store.add_seeds(seeds, digest or "")
-        elif digest is not None and digest != stored:
+            self.store.add_seeds(seeds, digest)
+        elif digest != stored:
+            self.store.close()
             raise ConfigError(
                 str(self.config.seeds), "seeds",
                 f"the seed file this run started from (sha256 {stored[:12]}); use a new --out for other seeds",
                 f"sha256 {digest[:12]}",
             )
-        self.seeds = self.store.seed_tasks()
 
     @property
     def accepted(self) -> int:

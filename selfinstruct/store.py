@@ -281,6 +281,19 @@ class Store:
                 (key, stage, prompt, error, time.time()),
             )
 
+    def integrity_problems(self) -> list[str]:
+        rows = [row[0] for row in self._db.execute("PRAGMA integrity_check")]
+        return [] if rows == ["ok"] else rows
+
+    def generated_tasks(self) -> list[tuple[str, int, dict[str, object]]]:
+        """(instruction, number of instances, provenance) of every accepted task."""
+        rows = self._db.execute(
+            """SELECT t.instruction, count(i.position), t.provenance FROM tasks t
+               LEFT JOIN instances i ON i.task_id = t.id WHERE t.origin = 'generated'
+               GROUP BY t.id ORDER BY t.id"""
+        )
+        return [(text, count, json.loads(provenance)) for text, count, provenance in rows]
+
     def count(self, table: str) -> int:
         if table not in {"replies", "dead_letters", "rejections", "tasks", "rounds"}:
             raise ValueError(table)

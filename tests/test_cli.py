@@ -1,0 +1,39 @@
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from selfinstruct.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("command", [[], ["grow"]])
+def test_help(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+
+
+def test_bad_seed_file_exits_2_with_one_message_and_no_traceback(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text('{"id": "a", "instruction": "", "instances": [{"output": "x"}]}\n')
+    result = runner.invoke(app, ["grow", "--out", str(tmp_path / "run"), "--seeds", str(seeds)])
+    assert result.exit_code == 2
+    assert "seeds.jsonl:1: field 'instruction': expected a non-empty string" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_flag_value_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["grow", "--out", str(tmp_path), "--backend", "gpu"])
+    assert result.exit_code == 2
+    assert "field 'backend'" in result.output
+
+
+def test_bad_config_file_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "grow.json"
+    config.write_text(json.dumps({"target": "many"}))
+    result = runner.invoke(app, ["grow", "--config", str(config), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "grow.json: field 'target'" in result.output

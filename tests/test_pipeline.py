@@ -1,0 +1,86 @@
+"""The grow loop end to end against a real HTTP teacher (the fake OpenAI-compatible server)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rouge_score import rouge_scorer
+
+from selfinstruct.config import build_config
+from selfinstruct.pipeline import grow
+from selfinstruct.store import Store
+from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+
+
+@pytest.fixture(scope="module")
+def teacher() -> Iterator[FakeTeacher]:
+    with FakeTeacher(FakeTeacherConfig(seed=7)) as server:
+        yield server
+
+
+def _config(teacher: FakeTeacher, out: Path, **values: object):
+    return build_config({"backend": "openai", "base_url": [teacher.base_url], "out": out, **values})
+
+
+def _alpaca(out: Path) -> list[dict[str, str]]:
+    return json.loads((out / "alpaca_data.json").read_text())
+
+
+@pytest.mark.parametrize("method", ["self-instruct", "alpaca"])
+def test_grow_reaches_the_target_exactly(teacher: FakeTeacher, tmp_path: Path, method: str) -> None:
+    result = grow(_config(teacher, tmp_path, target=15, method=method))
+    examples = _alpaca(tmp_path)
+    assert result.accepted == len(examples) == 15
+    assert all(set(example) == {"instruction", "input", "output"} for example in examples)
+    assert all(example["instruction"].strip() and example["output"].strip() for example in examples)
+    assert len({example["instruction"] for example in examples}) == 15
+    with Store.open(tmp_path) as store:
+        assert store.accepted_examples() == [type(e)(**d) for e, d in zip(store.accepted_examples(), examples)]
+        assert sum(store.drop_counts().values()) == sum(result.drops.values())
+        assert store.round_stats()[-1]["accepted_total"] == 15
+
+
+def test_no_accepted_pair_is_a_rouge_duplicate(teacher: FakeTeacher, tmp_path: Path) -> None:
+    grow(_config(teacher, tmp_path, target=20))
+    with Store.open(tmp_path) as store:
+        pool = store.instructions()
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    worst = max(scorer.score(a, b)["rougeL"].fmeasure for a, b in itertools.combinations(pool, 2))
+    assert worst <= 0.7
+
+
+def test_every_drop_is_stored_with_a_known_reason(teacher: FakeTeacher, tmp_path: Path) -> None:
+    from selfinstruct.filters.base import ALL_REASONS
+
+    result = grow(_config(teacher, tmp_path, target=20))
+    assert result.drops, "the fake teacher plants junk, so something must be dropped"
+    assert set(result.drops) <= set(ALL_REASONS)
+
+
+def test_a_second_run_continues_the_pool_and_resends_nothing(teacher: FakeTeacher, tmp_path: Path) -> None:
+    grow(_config(teacher, tmp_path, target=8))
+    first = _alpaca(tmp_path)
+    before = teacher.stats()["requests_total"]
+    again = grow(_config(teacher, tmp_path, target=8))
+    assert again.rounds == 0 and teacher.stats()["requests_total"] == before
+    grow(_config(teacher, tmp_path, target=16))
+    grown = _alpaca(tmp_path)
+    assert grown[:8] == first and len(grown) == 16
+    assert len({example["instruction"] for example in grown}) == 16
+
+
+def test_other_seeds_for_an_existing_run_are_refused_and_change_nothing(teacher: FakeTeacher, tmp_path: Path) -> None:
+    from selfinstruct.errors import ConfigError
+
+    grow(_config(teacher, tmp_path / "run", target=3))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps([{"instruction": "Name a prime number below ten.", "output": "7"}]))
+    with pytest.raises(ConfigError, match="use a new --out"):
+        grow(_config(teacher, tmp_path / "run", target=5, seeds=other))
+    after = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
+    assert after == before
