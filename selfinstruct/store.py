@@ -281,6 +281,35 @@ class Store:
                 (key, stage, prompt, error, time.time()),
             )
 
+    def generated_records(self) -> list[dict[str, object]]:
+        """Every accepted task with all its instances and provenance, in acceptance order."""
+        records = []
+        rows = self._db.execute(
+            "SELECT id, instruction, is_classification, round, provenance, created FROM tasks"
+            " WHERE origin = 'generated' ORDER BY id"
+        ).fetchall()
+        for task_id, text, is_classification, round_, provenance, created in rows:
+            records.append({
+                "instruction": text, "instances": [i.model_dump() for i in self._instances(task_id)],
+                "is_classification": bool(is_classification), "round": round_,
+                "provenance": json.loads(provenance), "created": created,
+            })
+        return records
+
+    def rejections(self, reason: str | None = None, limit: int | None = None) -> list[dict[str, object]]:
+        """Dropped candidates (newest last), optionally of one reason."""
+        query = "SELECT round, reason, detail, instruction, instances, created FROM rejections"
+        params: tuple[object, ...] = ()
+        if reason is not None:
+            query += " WHERE reason = ?"
+            params = (reason,)
+        query += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        return [
+            {"round": r, "reason": why, "detail": detail, "instruction": text,
+             "instances": json.loads(instances), "created": created}
+            for r, why, detail, text, instances, created in self._db.execute(query, params)
+        ]
+
     def integrity_problems(self) -> list[str]:
         rows = [row[0] for row in self._db.execute("PRAGMA integrity_check")]
         return [] if rows == ["ok"] else rows
