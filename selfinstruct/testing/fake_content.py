@@ -1,0 +1,174 @@
+"""Replies a cooperative teacher might give to each of our prompts. Pure: prompt and rng in, text out.
+
+The request kind comes from the prompt's opening words (the headers in `prompts`);
+each reply follows the layout `parse` reads for that kind, the way a base model
+continues the prompt text.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+
+from ..prompts import (
+    _ALPACA_HEADER, _CLASSIFY_HEADER, _INSTANCE_HEADER, _INSTRUCTION_HEADER, _OUTPUT_FIRST_HEADER, NO_INPUT,
+)
+from . import fake_vocab as v
+from .fake_instructions import make_instruction
+
+INSTRUCTIONS = "instructions"
+CLASSIFY = "classify"
+INSTANCES = "instances"
+LABELS = "labels"  # output-first instances, for classification tasks
+ALPACA = "alpaca"
+UNKNOWN = "unknown"
+KINDS = (INSTRUCTIONS, CLASSIFY, INSTANCES, LABELS, ALPACA, UNKNOWN)
+
+# The first 40 characters tell the prompts apart and survive edits to the rest of a header.
+_PREFIX_LENGTH = 40
+_PREFIXES = {
+    header[:_PREFIX_LENGTH]: kind
+    for header, kind in (
+        (_INSTRUCTION_HEADER, INSTRUCTIONS), (_CLASSIFY_HEADER, CLASSIFY), (_INSTANCE_HEADER, INSTANCES),
+        (_OUTPUT_FIRST_HEADER, LABELS), (_ALPACA_HEADER, ALPACA),
+    )
+}
+
+_CODE_SNIPPETS = (
+    "def average(xs):\n    return sum(xs) / len(xs) + 1",
+    "for i in range(1, 10):\n    if i % 2 = 0:\n        print(i)",
+    "function greet(name) {\n  return 'Hello, ' + nam;\n}",
+    "SELECT name, COUNT(*) FROM orders GROUP BY country;",
+)
+
+_CLASSIFICATION_WORDS = re.compile(
+    r"\b(classif\w*|categori[sz]\w*|label\w*|tag|whether|is it|spam|sentiment|true or false|yes or no"
+    r"|fact or opinion|positive or negative)\b",
+    re.IGNORECASE,
+)
+# One pass over the lowered instruction says what kind of input its examples need.
+_INPUT_HINTS = re.compile(
+    r"\b(?:(?P<code>code|snippet|bug)|(?P<numbers>numbers?|list of|mean|median|sum)"
+    r"|(?P<text>following|given|below|this|these|the (?:" + "|".join(map(re.escape, v.TEXT_KINDS)) + r")))\b"
+)
+_ABOUT = re.compile(r"\babout (.+?)(?:[,.;:?]| for | as | into |$)")
+_TASK_NUMBER = re.compile(r"(\d+)\s*:?\s*$")
+_ALPACA_COUNT = re.compile(r"Write (\d+) new tasks")
+
+
+def request_kind(prompt: str) -> str:
+    return _PREFIXES.get(prompt.lstrip()[:_PREFIX_LENGTH], UNKNOWN)
+
+
+def reply_for(kind: str, prompt: str, rng: random.Random) -> str:
+    """The reply text for a prompt of this kind."""
+    return _REPLIES[kind](prompt, rng)
+
+
+def looks_like_classification(instruction: str) -> bool:
+    return bool(_CLASSIFICATION_WORDS.search(instruction))
+
+
+def labels_for(instruction: str, rng: random.Random) -> tuple[str, ...]:
+    """The label set the instruction names, else a plausible one."""
+    lowered = instruction.lower()
+    named = [labels for labels in v.LABEL_SETS if all(label.lower() in lowered for label in labels)]
+    named += [groups for _, groups in v.ITEM_GROUPS if all(group.lower() in lowered for group in groups)]
+    if named:
+        return max(named, key=len)
+    if "yes or no" in lowered or "whether" in lowered:
+        return ("Yes", "No")
+    return rng.choice(v.LABEL_SETS)
+
+
+def _instruction_list(prompt: str, rng: random.Random) -> str:
+    lines = prompt.rstrip().split("\n")
+    next_number = _trailing_number(lines[-1])
+    demos = [line.split(":", 1)[1].strip() for line in lines[1:-1] if line.startswith("Task ") and ":" in line]
+    texts = [make_instruction(rng, demos) for _ in range(rng.randint(5, 9))]
+    # The prompt ends with "Task N:", so the first new task carries no number.
+    numbered = [f"Task {next_number + offset}: {text}" for offset, text in enumerate(texts[1:], start=1)]
+    return "\n".join([" " + texts[0], *numbered])
+
+
+def _trailing_number(line: str) -> int:
+    match = _TASK_NUMBER.search(line)
+    return int(match.group(1)) if match else 1
+
+
+def _last_task(prompt: str) -> str:
+    for line in reversed(prompt.rstrip().split("\n")):
+        if line.startswith("Task:"):
+            return line[len("Task:"):].strip()
+    return ""
+
+
+def _classify(prompt: str, rng: random.Random) -> str:
+    return " Yes" if looks_like_classification(_last_task(prompt)) else " No"
+
+
+def _instances(prompt: str, rng: random.Random) -> str:
+    instruction = _last_task(prompt)
+    blocks = []
+    for number in range(1, rng.randint(1, 3) + 1):
+        given, output = _example(instruction, rng)
+        blocks.append(f"Example {number}\nInput: {given or NO_INPUT}\nOutput: {output}")
+    return "\n".join(blocks)
+
+
+def _label_pairs(prompt: str, rng: random.Random) -> str:
+    labels = labels_for(_last_task(prompt), rng)
+    inputs = rng.sample(v.INPUT_SENTENCES, len(labels))
+    return "\n".join(f"Label: {label}\nInput: {given}" for label, given in zip(labels, inputs))
+
+
+def _alpaca(prompt: str, rng: random.Random) -> str:
+    match = _ALPACA_COUNT.search(prompt, 0, 200)
+    wanted = int(match.group(1)) if match else 5
+    first_number = _trailing_number(prompt.rstrip().rsplit("\n", 1)[-1])
+    # Real teachers sometimes stop one task early.
+    count = max(1, wanted - 1 if rng.random() < 0.2 else wanted)
+    demos = [line[len("Instruction:"):].strip() for line in prompt.split("\n") if line.startswith("Instruction:")]
+    blocks = []
+    for offset in range(count):
+        instruction = make_instruction(rng, demos)
+        given, output = _example(instruction, rng)
+        block = f"Instruction: {instruction}\nInput: {given or NO_INPUT}\nOutput: {output}"
+        # The prompt ends with "### Task N", so the first block carries no header.
+        blocks.append(block if offset == 0 else f"### Task {first_number + offset}\n{block}")
+    return "\n\n".join(blocks)
+
+
+def _example(instruction: str, rng: random.Random) -> tuple[str, str]:
+    """(input, output) for a task; the kind of input follows the words of the instruction."""
+    hints = {match.lastgroup for match in _INPUT_HINTS.finditer(instruction.lower())}
+    if "code" in hints:
+        return rng.choice(_CODE_SNIPPETS), _answer(instruction, rng)
+    if "numbers" in hints:
+        numbers = sorted(rng.randint(1, 99) for _ in range(rng.randint(3, 7)))
+        shuffled = rng.sample(numbers, len(numbers))
+        return ", ".join(map(str, shuffled)), f"The sum is {sum(numbers)} and the median is {numbers[len(numbers) // 2]}."
+    if "text" in hints or rng.random() < 0.3:
+        return rng.choice(v.INPUT_SENTENCES), _answer(instruction, rng)
+    return "", _answer(instruction, rng)
+
+
+def _answer(instruction: str, rng: random.Random) -> str:
+    about = _ABOUT.search(instruction)
+    focus = about.group(1) if about else " ".join(instruction.rstrip(".?!").split()[1:6]) or "this task"
+    first, second = rng.sample(v.OUTPUT_FACTS, 2)
+    sentences = [f"{rng.choice(v.OUTPUT_OPENERS)} {first}.", f"When it comes to {focus}, {second}."]
+    if rng.random() < 0.5:
+        sentences.append(f"For example, {rng.choice(v.PEOPLE)} would start with {rng.choice(v.SUBJECTS)}.")
+    return " ".join(sentences)
+
+
+def _unknown(prompt: str, rng: random.Random) -> str:
+    return f"{rng.choice(v.OUTPUT_OPENERS)} {rng.choice(v.OUTPUT_FACTS)}."
+
+
+_REPLIES: dict[str, Callable[[str, random.Random], str]] = {
+    INSTRUCTIONS: _instruction_list, CLASSIFY: _classify, INSTANCES: _instances, LABELS: _label_pairs,
+    ALPACA: _alpaca, UNKNOWN: _unknown,
+}
