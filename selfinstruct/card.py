@@ -1,0 +1,153 @@
+"""The dataset card: README.md in the run directory, in the Hugging Face Hub's card format (YAML header + prose).
+
+It says how the data was made (teacher, method, config, seed-file hash, code version), how much was kept and why the
+rest was dropped, how diverse it is, what the teacher's terms may mean for its use, and how to load each file.
+Everything comes from the store (`RunStats`) and from the files present in the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .export import (ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, PROVENANCE_FILE, TEXT_FILE, TRAIN_FILE,
+                     VALIDATION_FILE, write_atomic)
+from .gates import GateConfig, GateResult, RunStats, collect_stats, evaluate_gates
+
+CARD_FILE = "README.md"
+
+# What each exported file holds, in the order the card lists them.
+FILE_NOTES = {
+    ALPACA_FILE: "JSON list of `{instruction, input, output}` (the original Alpaca shape)",
+    JSONL_FILE: "the same rows as JSON Lines",
+    MESSAGES_FILE: "chat format: `{\"messages\": [user, assistant]}` (TRL `SFTTrainer`)",
+    TEXT_FILE: "`{\"text\": ...}` rendered in the Alpaca training prompt",
+    TRAIN_FILE: "train split (parquet)",
+    VALIDATION_FILE: "validation split (parquet)",
+    PROVENANCE_FILE: "per example: teacher, method, round, demo seeds, prompt hash, nearest pool instruction",
+}
+TOP_VERBS = 10
+
+
+def _size_category(count: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if count < limit:
+            return label
+    return "n>1M"
+
+
+def _front_matter(stats: RunStats, present: list[str]) -> list[str]:
+    """YAML the Hub reads; `configs` maps splits to files so `load_dataset(repo)` finds them."""
+    if TRAIN_FILE in present:
+        splits = [("train", TRAIN_FILE)] + ([("validation", VALIDATION_FILE)] if VALIDATION_FILE in present else [])
+    else:
+        splits = [("train", ALPACA_FILE)]
+    return [
+        "---", "license: other  # set it after checking the teacher's terms (see Licence)", "language:", "- en",
+        "task_categories:", "- text-generation", "tags:", "- synthetic", "- self-instruct", "- instruction-tuning",
+        "size_categories:", f"- {_size_category(stats.accepted)}", "configs:", "- config_name: default",
+        "  data_files:", *(line for split, path in splits for line in (f"  - split: {split}", f"    path: {path}")),
+        "---",
+    ]
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _made(stats: RunStats) -> list[str]:
+    config = stats.config
+    filters = config.get("filters", {})
+    return [
+        "## How it was made", "",
+        f"- Teacher: **{stats.provenance_value('teacher') or 'unknown'}** "
+        f"(backend `{stats.provenance_value('backend') or 'unknown'}`)",
+        f"- Method: `{stats.provenance_value('method') or 'unknown'}`, "
+        f"{len(stats.seed_instructions)} seed tasks from `{config.get('seeds', 'unknown')}` "
+        f"(sha256 `{stats.seeds_hash or 'unknown'}`)",
+        f"- Filters: ROUGE-L > {filters.get('rouge_threshold', 'n/a')} to the pool dropped; MinHash "
+        f"{'on' if filters.get('minhash') else 'off'}; instructions of {filters.get('min_words', '?')}–"
+        f"{filters.get('max_words', '?')} words",
+        f"- Code: selfinstruct {stats.version}; demo sampling seed {config.get('seed', 'n/a')}",
+        "", "<details><summary>Full grow configuration</summary>", "", "```json",
+        json.dumps(config, indent=2, sort_keys=True), "```", "", "</details>",
+    ]
+
+
+def _counts(stats: RunStats) -> list[str]:
+    lines = [
+        "## Counts", "",
+        f"{stats.accepted} examples accepted of {stats.generated} candidates generated "
+        f"(acceptance rate {_percent(stats.acceptance_rate)}) in {len(stats.rounds)} rounds; "
+        f"{stats.total('requests')} teacher requests ({stats.total('cached')} from cache, {stats.total('failed')} "
+        f"failed), {stats.total('prompt_tokens')} prompt and {stats.total('completion_tokens')} completion tokens.",
+        "", "| drop reason | candidates |", "|---|---:|",
+    ]
+    lines += [f"| `{reason}` | {count} |" for reason, count in stats.drops.items()] or ["| (none) | 0 |"]
+    return lines
+
+
+def _diversity(stats: RunStats) -> list[str]:
+    top = ", ".join(f"{verb} ({count})" for verb, count in stats.verb_counts.most_common(TOP_VERBS)) or "none"
+    found = sum(1 for verb, _ in stats.pairs if verb)
+    mean_rouge = stats.mean_rouge_to_seed
+    return [
+        "## Diversity", "",
+        f"- Distinct root verbs: {len(stats.verb_counts)}; distinct verb–noun pairs: {stats.distinct_pairs} "
+        f"(root verb found in {found} of {stats.accepted} instructions by a word-list heuristic, not a parser)",
+        f"- Commonest root verbs: {top}",
+        f"- Mean ROUGE-L of an instruction to its nearest seed: {'n/a' if mean_rouge is None else f'{mean_rouge:.3f}'}",
+        f"- Examples with an empty input: {_percent(stats.empty_input_share)}",
+    ]
+
+
+def _gates(results: list[GateResult]) -> list[str]:
+    if not results:
+        return []
+    rows = [f"| {'pass' if r.passed else '**FAIL**'} | `{r.name}` | {r.message} |" for r in results]
+    return ["## Quality gates", "", "| result | gate | measured |", "|---|---|---|", *rows]
+
+
+def _licence(stats: RunStats) -> list[str]:
+    teacher = stats.provenance_value("teacher") or "the teacher model"
+    return [
+        "## Licence", "",
+        f"Every instruction, input and output was written by **{teacher}**, prompted with the seed tasks. "
+        "Whether and how you may use, share or train models on this text depends on that model's licence and its "
+        "provider's terms of use (some forbid training competing models on outputs) and on the seed file's licence. "
+        "Check them before use; the `license` field above is `other` until you do.",
+    ]
+
+
+def _loading(present: list[str]) -> list[str]:
+    files = [f"| `{name}` | {FILE_NOTES[name]} |" for name in FILE_NOTES if name in present]
+    json_files = [name for name in present if name.endswith((".json", ".jsonl")) and name != PROVENANCE_FILE]
+    code = ["```python", "from datasets import load_dataset", ""]
+    code += [f'ds = load_dataset("json", data_files="{name}", split="train")' for name in json_files]
+    if TRAIN_FILE in present:
+        code.append(f'ds = load_dataset("parquet", data_files={{"train": "{TRAIN_FILE}", '
+                    f'"validation": "{VALIDATION_FILE}"}})')
+    return ["## Files and loading", "", "| file | contents |", "|---|---|", *files, "", *code, "```"]
+
+
+def render_card(stats: RunStats, present: list[str], gates: list[GateResult]) -> str:
+    """The card's markdown; `present` names the files in the run directory it should describe."""
+    title = stats.run_dir.resolve().name or "selfinstruct run"
+    lines = [
+        *_front_matter(stats, present), "", f"# {title}", "",
+        f"Synthetic instruction-following data ({stats.accepted} examples) grown from seed tasks by a teacher LLM "
+        f"with selfinstruct {stats.version}, in the Self-Instruct / Alpaca manner.", "",
+        *_made(stats), "", *_counts(stats), "", *_diversity(stats), "", *_gates(gates), "", *_licence(stats), "",
+        *_loading(present), "",
+        "Root verbs and objects come from a word-list heuristic; see the project's docs/report.md for its limits.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_card(run_dir: Path, stats: RunStats | None = None, gate_config: GateConfig | None = None) -> Path:
+    """Write README.md describing the run and the exported files now in `run_dir`."""
+    stats = stats or collect_stats(run_dir)
+    present = [name for name in FILE_NOTES if (run_dir / name).is_file()]
+    path = run_dir / CARD_FILE
+    write_atomic(path, render_card(stats, present, evaluate_gates(stats, gate_config)))
+    return path
