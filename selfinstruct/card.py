@@ -63,7 +63,7 @@ def _made(stats: RunStats) -> list[str]:
         f"- Teacher: **{stats.provenance_value('teacher') or 'unknown'}** "
         f"(backend `{stats.provenance_value('backend') or 'unknown'}`)",
         f"- Method: `{stats.provenance_value('method') or 'unknown'}`, "
-        f"{len(stats.seed_instructions)} seed tasks from `{config.get('seeds', 'unknown')}` "
+        f"{len(stats.seed_instructions)} seed tasks from `{Path(str(config.get('seeds', 'unknown'))).name}` "
         f"(sha256 `{stats.seeds_hash or 'unknown'}`)",
         f"- Filters: ROUGE-L > {filters.get('rouge_threshold', 'n/a')} to the pool dropped; MinHash "
         f"{'on' if filters.get('minhash') else 'off'}; instructions of {filters.get('min_words', '?')}–"
@@ -80,7 +80,7 @@ def _counts(stats: RunStats) -> list[str]:
         f"{stats.accepted} examples accepted of {stats.generated} candidates generated "
         f"(acceptance rate {_percent(stats.acceptance_rate)}) in {len(stats.rounds)} rounds; "
         f"{stats.total('requests')} teacher requests ({stats.total('cached')} from cache, {stats.total('failed')} "
-        f"failed), {stats.total('prompt_tokens')} prompt and {stats.total('completion_tokens')} completion tokens.",
+        f"failed), {stats.total('prompt_tokens'):,} prompt and {stats.total('completion_tokens'):,} completion tokens.",
         "", "| drop reason | candidates |", "|---|---:|",
     ]
     lines += [f"| `{reason}` | {count} |" for reason, count in stats.drops.items()] or ["| (none) | 0 |"]
@@ -122,7 +122,7 @@ def _licence(stats: RunStats) -> list[str]:
 def _loading(present: list[str]) -> list[str]:
     files = [f"| `{name}` | {FILE_NOTES[name]} |" for name in FILE_NOTES if name in present]
     json_files = [name for name in present if name.endswith((".json", ".jsonl")) and name != PROVENANCE_FILE]
-    code = ["```python", "from datasets import load_dataset", ""]
+    code = ["```python", "from datasets import load_dataset", "", "# any one of:"]
     code += [f'ds = load_dataset("json", data_files="{name}", split="train")' for name in json_files]
     if TRAIN_FILE in present:
         code.append(f'ds = load_dataset("parquet", data_files={{"train": "{TRAIN_FILE}", '

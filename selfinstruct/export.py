@@ -148,8 +148,8 @@ def parquet_bytes(examples: list[AlpacaExample]) -> bytes:
 
 
 def resolve_formats(formats: Iterable[str]) -> list[str]:
-    """Known format names in canonical order; "all" means every one."""
-    wanted = {name.strip().lower() for name in formats}
+    """Known format names in canonical order; "all" means every one; "alpaca,jsonl" names two."""
+    wanted = {part.strip().lower() for name in formats for part in name.split(",") if part.strip()}
     unknown = wanted - set(FORMATS) - {ALL}
     if unknown or not wanted:
         raise ConfigError("--format", None, f"one or more of {', '.join(FORMATS)} or {ALL}",

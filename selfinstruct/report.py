@@ -8,6 +8,7 @@ teacher text and may contain markup.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -171,16 +172,29 @@ def drop_samples(run_dir: Path, drops: dict[str, int],
         return {reason: store.rejections(reason=reason, limit=per_reason) for reason in drops}
 
 
-def report_run(run_dir: Path, gate_config: GateConfig | None = None) -> Path:
-    """Write run_dir/report/report.html and its figures; return the HTML's path."""
+@dataclass(frozen=True)
+class ReportResult:
+    """The written page and the gate verdicts it shows, so a caller can fail on them without measuring twice."""
+
+    path: Path
+    gates: list[GateResult]
+
+
+def build_report(run_dir: Path, gate_config: GateConfig | None = None) -> ReportResult:
+    """Write run_dir/report/report.html and its figures."""
     stats = collect_stats(run_dir)
+    gates = evaluate_gates(stats, gate_config)
     out_dir = run_dir / REPORT_DIR
     plots = write_plots(stats, out_dir)
     images = {name: path.relative_to(out_dir).as_posix() for name, path in plots.items()}
-    html = report_html(stats, evaluate_gates(stats, gate_config), images, drop_samples(run_dir, stats.drops))
     path = out_dir / REPORT_FILE
-    write_atomic(path, html)
-    return path
+    write_atomic(path, report_html(stats, gates, images, drop_samples(run_dir, stats.drops)))
+    return ReportResult(path, gates)
+
+
+def report_run(run_dir: Path, gate_config: GateConfig | None = None) -> Path:
+    """Write run_dir/report/report.html and its figures; return the HTML's path."""
+    return build_report(run_dir, gate_config).path
 
 
 def render_markdown(stats: RunStats, gates: list[GateResult]) -> str:

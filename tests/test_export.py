@@ -145,7 +145,7 @@ def test_provenance_and_card_come_with_every_export(tmp_path: Path) -> None:
 def test_formats_are_checked_before_anything_is_written(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
     assert resolve_formats(["all"]) == ["alpaca", "jsonl", "messages", "text", "parquet"]
-    assert resolve_formats(["Parquet", "alpaca"]) == ["alpaca", "parquet"]
+    assert resolve_formats(["Parquet", "alpaca"]) == resolve_formats(["parquet,alpaca"]) == ["alpaca", "parquet"]
     with pytest.raises(ConfigError, match="csv"):
         export_run(run, ["alpaca", "csv"])
     with pytest.raises(ConfigError, match="val-fraction"):

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from selfinstruct.records import Candidate, Instance, Rejection, SeedTask
-from selfinstruct.report import REPORT_DIR, REPORT_FILE, report_markdown, report_run
+from selfinstruct.gates import GateConfig
+from selfinstruct.report import REPORT_DIR, REPORT_FILE, build_report, report_markdown, report_run
 from selfinstruct.report_plots import PLOTS
 from selfinstruct.store import RoundRecord, Store
 from selfinstruct.verbs import verb_object, verb_object_counts
@@ -103,6 +104,15 @@ def test_markdown_summary(tmp_path: Path) -> None:
         assert text in markdown
     # Few examples: the diversity gates are shown but not judged.
     assert "not judged on 12 examples" in markdown
+
+
+def test_build_report_returns_the_gates_it_shows(tmp_path: Path) -> None:
+    run = _make_run(tmp_path / "run")
+    result = build_report(run, GateConfig(min_acceptance_rate=0.9))
+    [failed] = [gate for gate in result.gates if not gate.passed]
+    assert failed.name == "min_acceptance_rate"
+    html = result.path.read_text(encoding="utf-8")
+    assert "1 of 6 quality gates failed" in html and "acceptance rate 0.667 &lt; 0.9" in html
 
 
 def test_report_of_a_run_with_no_rounds_yet(tmp_path: Path) -> None:
