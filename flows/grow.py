@@ -58,7 +58,7 @@ def grow(
     backend: Backend = DEFAULTS.backend,
     model: str | None = None,
     base_url: list[str] | None = None,
-    api: Api = DEFAULTS.api,
+    api: Api | None = None,
     method: Method = DEFAULTS.method,
     seeds: Path | None = None,
     seed: int = DEFAULTS.seed,
@@ -78,7 +78,7 @@ def grow(
         "method": method, "seeds": seeds, "seed": seed, "prompts_per_round": prompts_per_round,
         "concurrency": concurrency, "max_rounds": max_rounds, "filters": filters,
     }
-    config = build_config({key: value for key, value in given.items() if value is not None}, "flow parameters")
+    config = build_config(given, "flow parameters")
     with GrowSession(config) as session:
         logger.info("%s: %d / %d accepted", config.out, session.accepted, config.target)
         progress = create_progress_artifact(
@@ -88,8 +88,7 @@ def grow(
         summaries: list[RoundSummary] = []
         if not session.done():
             with open_teacher(config, session.run_dir) as endpoints:
-                # The same stopping rule as `selfinstruct.pipeline.grow`.
-                while not session.done() and (config.max_rounds is None or len(summaries) < config.max_rounds):
+                while session.wants_round(len(summaries)):
                     summary = grow_round(session, endpoints)
                     summaries.append(summary)
                     logger.info("round %d: kept %d of %d, %d / %d accepted, dropped %s", summary.round,

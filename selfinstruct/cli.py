@@ -20,6 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .config import build_config, read_config_file
 from .errors import InputError, SelfInstructError, StoreError, TeacherError
+from .export import export_run
+from .gates import GateError, GateResult, enforce_gates
 from .verify import verify_run
 from .pipeline import GrowResult, RoundSummary, grow as grow_pool
 
@@ -36,6 +38,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (InputError, 2),
     (TeacherError, 3),
     (StoreError, 4),
+    (GateError, 5),
     (SelfInstructError, 1),
 ]
 
@@ -72,7 +75,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each
         format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False)],
     )
-    for noisy in ("httpx", "httpcore", "openai"):
+    for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -110,6 +113,44 @@ def grow(
         _print_summary(result, time.perf_counter() - started)
 
     run_command(action)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="Run directory: reads its store, writes the files beside it.")],
+    format: Annotated[list[str], typer.Option(
+        "--format", help="alpaca, jsonl, messages, text, parquet or all; repeat or comma-separate for several.")],
+    val_fraction: Annotated[float, typer.Option(help="Share of examples in validation.parquet.")] = 0.02,
+    seed: Annotated[int, typer.Option(help="Seed of the train/validation split.")] = 0,
+) -> None:
+    """Export accepted examples for trainers, with provenance.jsonl and the dataset card README.md."""
+    paths = run_command(lambda: export_run(out, format, val_fraction=val_fraction, seed=seed))
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="Run directory to report on.")],
+    fail_on_gates: Annotated[bool, typer.Option(help="Exit non-zero when a quality gate fails.")] = False,
+) -> None:
+    """Write DIR/report/report.html: figures, drop samples and quality gates."""
+    def action() -> None:
+        from .report import build_report  # matplotlib loads only for this command
+
+        result = build_report(out)
+        _print_gates(result.gates)
+        console.print(f"[bold green]report:[/] {result.path}", highlight=False)
+        if fail_on_gates:
+            enforce_gates(result.gates)
+
+    run_command(action)
+
+
+def _print_gates(results: list[GateResult]) -> None:
+    for result in results:
+        mark = "[green]pass[/]" if result.passed else "[bold red]FAIL[/]"
+        console.print(f"  {mark} {result.name}: {result.message}", highlight=False)
 
 
 @app.command()

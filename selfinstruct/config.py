@@ -32,9 +32,12 @@ class Decoding(BaseModel):
 
 # The originals: Self-Instruct samples instructions at T=0.7, top_p=0.5 with a
 # presence penalty of 2 and instances greedily; Alpaca samples whole tasks at T=1.
-SELF_INSTRUCT_INSTRUCTIONS = Decoding(temperature=0.7, top_p=0.5, presence_penalty=2.0, max_tokens=1024)
-SELF_INSTRUCT_CLASSIFY = Decoding(temperature=0.0, top_p=1.0, max_tokens=4)
-SELF_INSTRUCT_INSTANCES = Decoding(temperature=0.0, top_p=1.0, max_tokens=512)
+SELF_INSTRUCT_INSTRUCTIONS = Decoding(
+    temperature=0.7, top_p=0.5, presence_penalty=2.0, max_tokens=1024, stop=("\n\n",)
+)
+# Stops keep a continuing model from inventing the next question or task.
+SELF_INSTRUCT_CLASSIFY = Decoding(temperature=0.0, top_p=1.0, max_tokens=4, stop=("\n",))
+SELF_INSTRUCT_INSTANCES = Decoding(temperature=0.0, top_p=1.0, max_tokens=512, stop=("\nTask:",))
 ALPACA_TASKS = Decoding(temperature=1.0, top_p=1.0, max_tokens=3072)
 
 
@@ -79,7 +82,7 @@ class GrowConfig(BaseModel):
     backend: Backend = "cpu"
     model: str | None = None
     base_url: list[str] = Field(default_factory=list)
-    api: Api = "chat"
+    api: Api | None = Field(None, description="default: completions for cpu (a small model continues text best), chat otherwise")
     method: Method = "self-instruct"
     seeds: Path = DEFAULT_SEEDS
     seed: int = Field(0, description="random seed for demo sampling")
@@ -107,6 +110,8 @@ class GrowConfig(BaseModel):
             raise ValueError("machine_demos must be smaller than demos")
         if self.backend == "vllm" and not self.model and not self.base_url:
             raise ValueError("the vllm backend needs --model (to start a server) or --base-url")
+        if self.api is None:
+            self.api = "completions" if self.backend == "cpu" else "chat"
         return self
 
 
@@ -130,9 +135,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 def build_config(values: dict[str, Any], source: str = "options") -> GrowConfig:
-    """Validate `values` into a GrowConfig, turning pydantic errors into one ConfigError."""
+    """Validate `values` into a GrowConfig (None means unset), turning pydantic errors into one ConfigError."""
     try:
-        return GrowConfig.model_validate(values)
+        return GrowConfig.model_validate({key: value for key, value in values.items() if value is not None})
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or None

@@ -50,10 +50,13 @@ def plan_self_instruct(config: GrowConfig, seeds: Sequence[SeedTask], machine: S
         demos = [(seed.id, seed.instruction) for seed in chosen_seeds]
         demos += [(f"machine:{text[:40]}", text) for text in rng.sample(list(machine), n_machine)]
         rng.shuffle(demos)
+        # Ask for as many new tasks as were shown, as the paper does: stop before the next block.
+        decoding = config.instruction_decoding
+        decoding = decoding.model_copy(update={"stop": (*decoding.stop, f"Task {2 * len(demos) + 1}:")})
         request = TeacherRequest(
             stage="instructions",
             prompt=render_instruction_prompt([text for _, text in demos]),
-            decoding=config.instruction_decoding,
+            decoding=decoding,
             sample=index,
         )
         plans.append(PromptPlan(request, tuple(demo_id for demo_id, _ in demos)))

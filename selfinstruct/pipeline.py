@@ -119,6 +119,10 @@ class GrowSession:
     def done(self) -> bool:
         return self.accepted >= self.config.target
 
+    def wants_round(self, rounds_run: int) -> bool:
+        """Another round, unless the target is reached or this run's round budget is spent."""
+        return not self.done() and (self.config.max_rounds is None or rounds_run < self.config.max_rounds)
+
     def close(self) -> None:
         self.store.close()
         self._lock.release()
@@ -229,13 +233,14 @@ class GrowSession:
             if not cand.instances:
                 current.reject(cand, EMPTY_OUTPUT)
                 continue
-            nearest, score = self.dedup.nearest(cand.instruction)
             verdict = self.dedup.check(cand)
-            if verdict is not None:
-                current.reject(cand, *verdict)
+            if verdict.reason is not None:
+                current.reject(cand, verdict.reason, verdict.detail)
                 continue
             self.dedup.add(cand)
-            current.accepted.append(cand.model_copy(update={"nearest": nearest, "nearest_rouge_l": score}))
+            current.accepted.append(
+                cand.model_copy(update={"nearest": verdict.nearest, "nearest_rouge_l": verdict.nearest_rouge_l})
+            )
 
     def _provenance(self, endpoints: Endpoints) -> Callable[[Candidate], dict[str, object]]:
         def provenance(cand: Candidate) -> dict[str, object]:
@@ -263,7 +268,7 @@ def grow(config: GrowConfig, on_round: Callable[[RoundSummary], None] | None = N
         rounds = 0
         if not session.done():
             with open_teacher(config, session.run_dir) as endpoints:
-                while not session.done() and (config.max_rounds is None or rounds < config.max_rounds):
+                while session.wants_round(rounds):
                     summary = session.run_round(endpoints)
                     rounds += 1
                     if on_round:

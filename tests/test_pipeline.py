@@ -64,9 +64,9 @@ def test_every_drop_is_stored_with_a_known_reason(teacher: FakeTeacher, tmp_path
 def test_a_second_run_continues_the_pool_and_resends_nothing(teacher: FakeTeacher, tmp_path: Path) -> None:
     grow(_config(teacher, tmp_path, target=8))
     first = _alpaca(tmp_path)
-    before = teacher.stats()["requests_total"]
+    before = teacher.stats()["requests"]
     again = grow(_config(teacher, tmp_path, target=8))
-    assert again.rounds == 0 and teacher.stats()["requests_total"] == before
+    assert again.rounds == 0 and teacher.stats()["requests"] == before
     grow(_config(teacher, tmp_path, target=16))
     grown = _alpaca(tmp_path)
     assert grown[:8] == first and len(grown) == 16

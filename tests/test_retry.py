@@ -4,7 +4,7 @@ import httpx
 import openai
 import pytest
 
-from selfinstruct.teacher.retry import MAX_WAIT, EmptyReply, retry_after, should_retry, wait_seconds
+from selfinstruct.teacher.retry import MAX_WAIT, BadReply, retry_after, should_retry, wait_seconds
 
 REQUEST = httpx.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
 
@@ -27,7 +27,7 @@ def _status_error(status: int, headers: dict[str, str] | None = None) -> openai.
         (_status_error(401), False),
         (openai.APITimeoutError(request=REQUEST), True),
         (openai.APIConnectionError(request=REQUEST), True),
-        (EmptyReply("no choices"), True),
+        (BadReply("no choices"), True),
         (ValueError("ours"), False),
     ],
 )

@@ -7,13 +7,27 @@ or after a failed round, so they never hold a rejected or crash-lost item.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..config import FilterConfig
 from ..records import Candidate
 from ..store import Store
 from .base import MINHASH, ROUGE
 from .minhash import MinhashConfig, MinhashIndex, example_text, signatures, shingles
-from .rouge import RougeIndex
+from .rouge import RougeIndex, RougeMatch
+
+
+class DedupVerdict(NamedTuple):
+    """A drop reason (None to keep) with evidence, and the nearest pool instruction by ROUGE-L."""
+
+    reason: str | None
+    detail: str
+    nearest: str | None
+    nearest_rouge_l: float
+
+
+def _rouge_evidence(match: RougeMatch) -> str:
+    return f"{match.score:.3f} vs {match.nearest!r}"
 
 
 @dataclass
@@ -36,25 +50,21 @@ class DedupStage:
     def rouge_duplicate(self, instruction: str) -> str | None:
         """Evidence ("0.82 vs '...'") when the instruction is too close to the pool, else None."""
         match = self.rouge.check(instruction)
-        if self.rouge.is_duplicate(match):
-            return f"{match.score:.3f} vs {match.nearest!r}"
-        return None
+        return _rouge_evidence(match) if self.rouge.is_duplicate(match) else None
 
-    def check(self, cand: Candidate) -> tuple[str, str] | None:
-        """(reason, evidence) when `cand` duplicates the pool, else None."""
-        if (evidence := self.rouge_duplicate(cand.instruction)) is not None:
-            return ROUGE, evidence
+    def check(self, cand: Candidate) -> DedupVerdict:
+        """Both stages for a candidate with instances: ROUGE-L on its instruction, then MinHash."""
+        match = self.rouge.check(cand.instruction)
+        verdict = DedupVerdict(None, "", match.nearest, match.score)
+        if self.rouge.is_duplicate(match):
+            return verdict._replace(reason=ROUGE, detail=_rouge_evidence(match))
         if self.minhash is not None:
-            text = example_text(cand.instruction, cand.instances[0].input, cand.instances[0].output)
+            first = cand.instances[0]
+            text = example_text(cand.instruction, first.input, first.output)
             found = self.minhash.check(signatures([text], self.minhash_config)[0], shingles(text, self.minhash_config))
             if found is not None:
-                key, jaccard = found
-                return MINHASH, f"{jaccard:.3f} vs {key!r}"
-        return None
-
-    def nearest(self, instruction: str) -> tuple[str | None, float]:
-        match = self.rouge.check(instruction)
-        return match.nearest, match.score
+                return verdict._replace(reason=MINHASH, detail=f"{found.jaccard:.3f} vs {found.key!r}")
+        return verdict
 
     def add(self, cand: Candidate) -> None:
         self.rouge.add(cand.instruction)

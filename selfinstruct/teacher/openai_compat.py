@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from ..config import Api
 from ..errors import TeacherError
 from .base import TeacherReply, TeacherRequest
-from .retry import EmptyReply, should_retry, wait_seconds
+from .retry import BadReply, should_retry, wait_seconds
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class OpenAITeacher:
                 async for attempt in retrying:
                     with attempt:
                         return await self._send_once(request)
-            except (openai.OpenAIError, EmptyReply) as err:
+            except (openai.OpenAIError, BadReply) as err:
                 raise TeacherError(_describe(err, self.max_attempts)) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -88,16 +89,20 @@ class OpenAITeacher:
         )
         if decoding.stop:
             params["stop"] = list(decoding.stop)
-        if self.api == "chat":
-            response = await client.chat.completions.create(
-                messages=[{"role": "user", "content": request.prompt}], **params
-            )
-            text_of = lambda choice: choice.message.content or ""  # noqa: E731
-        else:
-            response = await client.completions.create(prompt=request.prompt, **params)
-            text_of = lambda choice: choice.text or ""  # noqa: E731
-        if not response.choices:
-            raise EmptyReply("the server answered with no choices")
+        try:
+            if self.api == "chat":
+                response = await client.chat.completions.create(
+                    messages=[{"role": "user", "content": request.prompt}], **params
+                )
+                text_of = lambda choice: choice.message.content or ""  # noqa: E731
+            else:
+                response = await client.completions.create(prompt=request.prompt, **params)
+                text_of = lambda choice: choice.text or ""  # noqa: E731
+        except json.JSONDecodeError:
+            # The SDK parses a 200 body without wrapping its JSON errors.
+            raise BadReply("the server answered with malformed JSON") from None
+        if not getattr(response, "choices", None):
+            raise BadReply("the server answered with no choices")
         choice = response.choices[0]
         usage = response.usage
         return TeacherReply(
@@ -125,6 +130,8 @@ def _tenacity_wait(state: RetryCallState) -> float:
 def _short(error: BaseException | None) -> str:
     if isinstance(error, openai.APIStatusError):
         return f"HTTP {error.status_code}"
+    if isinstance(error, BadReply):
+        return str(error)
     return type(error).__name__ if error else "unknown"
 
 

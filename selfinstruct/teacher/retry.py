@@ -20,11 +20,11 @@ def should_retry(error: BaseException) -> bool:
         return error.status_code in RETRYABLE_STATUS or error.status_code >= 500
     if isinstance(error, openai.APIResponseValidationError):
         return True  # a malformed body from an overloaded server; the next try is usually clean
-    return isinstance(error, EmptyReply)
+    return isinstance(error, BadReply)
 
 
-class EmptyReply(Exception):
-    """The server answered 200 with no choices."""
+class BadReply(Exception):
+    """The server answered 200 with a body we cannot use: malformed JSON or no choices."""
 
 
 def retry_after(error: BaseException) -> float | None:
