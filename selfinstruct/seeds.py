@@ -7,6 +7,7 @@ was expected, so a user can fix the file without reading a traceback.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,14 @@ from pydantic import ValidationError
 from .errors import SeedError
 from .records import AlpacaExample, Instance, SeedTask
 
-DEFAULT_SEEDS = Path(__file__).resolve().parent.parent / "seeds" / "seed_tasks.jsonl"
+def _default_seeds() -> Path:
+    """Our seed tasks: beside the package in a checkout, under <prefix>/share when installed from a wheel."""
+    checkout = Path(__file__).resolve().parent.parent / "seeds" / "seed_tasks.jsonl"
+    installed = Path(sys.prefix) / "share" / "selfinstruct" / "seeds" / "seed_tasks.jsonl"
+    return checkout if checkout.is_file() or not installed.is_file() else installed
+
+
+DEFAULT_SEEDS = _default_seeds()
 
 
 def load_seeds(path: Path) -> list[SeedTask]:
