@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.config import build_config
+from selfinstruct.config import Decoding, build_config
+from selfinstruct.prompts import render_classify_prompt
 from selfinstruct.teacher.base import TeacherRequest
 from selfinstruct.teacher.openai_compat import OpenAITeacher
 from selfinstruct.teacher.registry import open_teacher
@@ -26,12 +27,11 @@ def _port_open(url: str) -> bool:
 
 
 async def _ask_both_apis(base_url: str, model: str) -> list[str]:
-    config = build_config({})
     texts = []
     for api in ("chat", "completions"):
         teacher = OpenAITeacher(base_urls=[base_url], model=model, api=api, timeout=60, max_attempts=2)
-        request = TeacherRequest(stage="classify", prompt="Is the sky blue? Answer Yes or No.",
-                                 decoding=config.classify_decoding)
+        request = TeacherRequest(stage="classify", prompt=render_classify_prompt("Is the review positive or negative?"),
+                                 decoding=Decoding(temperature=0.0, top_p=1.0, max_tokens=8))
         reply = await teacher.complete(request)
         await teacher.close()
         assert reply.completion_tokens > 0
