@@ -14,7 +14,14 @@ from typing import Generic, TypeVar
 from .prompts import NO_INPUT
 from .records import Instance
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
+# ANSI escape sequences go whole: removing only ESC would leave "[31m" in the text.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_])")
+# C0/C1 controls (not tab or newline), zero-width space, line/paragraph separators, BOM, bidi embeddings,
+# overrides and isolates (they can make a stored text read differently from what it is), and lone
+# surrogates: JSON may carry "\ud800", which no UTF-8 writer (SQLite, our JSON files) can encode.
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _NUMBERED = re.compile(r"^\s*[#*]*\s*(?:task\s*)?(\d{1,4})\s*[.:)\-]+\s*[*]*\s*(.*)$", re.IGNORECASE)
 _FIELD_PREFIX = re.compile(r"^\s*(?:task|instruction)\s*\d*\s*[:.]\s*", re.IGNORECASE)
 _ALPACA_SPLIT = re.compile(r"^\s*#{2,}\s*(?:task\s*)?\d*\s*[:.]?\s*$", re.IGNORECASE | re.MULTILINE)
@@ -33,8 +40,12 @@ class Parsed(Generic[T]):
 
 
 def clean_text(text: str) -> str:
-    """Drop control characters (keeping newlines and tabs) and normalise line endings."""
-    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    """Drop control characters (keeping newlines and tabs) and normalise line endings.
+
+    The result always encodes as UTF-8, so whatever a teacher sends can be stored and exported.
+    """
+    text = _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _CONTROL.sub("", text)
 
 
 def parse_instructions(text: str, finish_reason: str | None) -> Parsed[str]:

@@ -7,6 +7,7 @@ was expected, so a user can fix the file without reading a traceback.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,11 @@ def _default_seeds() -> Path:
 
 
 DEFAULT_SEEDS = _default_seeds()
+MAX_RECORD_CHARS = 1_000_000
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\r\n]*")
+# JSON may spell a lone surrogate ("\ud800"): no UTF-8 writer (SQLite, our exports) can store it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def load_seeds(path: Path) -> list[SeedTask]:
@@ -53,6 +59,8 @@ def _read_text(path: Path) -> str:
         raise SeedError(str(path), None, "an existing seed file", "no such file") from None
     except IsADirectoryError:
         raise SeedError(str(path), None, "a seed file", "a directory") from None
+    except OSError as err:
+        raise SeedError(str(path), None, "a readable seed file", err.strerror or type(err).__name__) from None
     try:
         # utf-8-sig: a byte-order mark left by an editor is harmless, so accept it.
         return raw.decode("utf-8-sig")
@@ -61,15 +69,28 @@ def _read_text(path: Path) -> str:
         raise SeedError(f"{path}:{line}", None, "UTF-8 text", f"byte 0x{raw[err.start]:02x}") from None
 
 
+def _decode(path: Path, line: int, text: str, start: int = 0) -> tuple[Any, int]:
+    """One JSON value of `text` at `start` and where it ends; every failure is a SeedError at its line."""
+    try:
+        return _DECODER.raw_decode(text, start)
+    except json.JSONDecodeError as err:
+        raise SeedError(f"{path}:{err.lineno + line - 1}", None, "a JSON object",
+                        f"invalid JSON ({err.msg})") from None
+    except RecursionError:
+        # json raises this, not JSONDecodeError, for thousands of nested brackets.
+        raise SeedError(f"{path}:{line}", None, "a JSON object", "JSON nested too deeply") from None
+
+
 def _json_lines(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Split on newlines only: str.splitlines() also breaks at U+2028 or U+0085, which JSON allows raw in strings.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise SeedError(f"{path}:{number}", None, "a JSON object", f"invalid JSON ({err.msg})") from None
+        _check_size(path, number, len(line))
+        record, end = _decode(path, number, line, _SPACE.match(line).end())
+        if line[end:].strip():
+            raise SeedError(f"{path}:{number}", None, "one JSON object per line", "more text after the object")
         if not isinstance(record, dict):
             raise SeedError(f"{path}:{number}", None, "a JSON object", type(record).__name__)
         records.append((number, record))
@@ -77,20 +98,55 @@ def _json_lines(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _json_array(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise SeedError(f"{path}:{err.lineno}", None, "a JSON list", f"invalid JSON ({err.msg})") from None
+    """A JSON list of objects, read item by item so that every error names the item's line."""
     records = []
-    for index, item in enumerate(items):
+    lines = _LineCounter(text)
+    at = _SPACE.match(text, text.index("[") + 1).end()
+    while text[at:at + 1] != "]":
+        line = lines.at(at)
+        item, end = _decode(path, 1, text, at)
+        _check_size(path, line, end - at)
         if not isinstance(item, dict):
-            raise SeedError(f"{path}:item {index}", None, "a JSON object", type(item).__name__)
-        records.append((index, item))
+            raise SeedError(f"{path}:{line}", None, "a JSON object", type(item).__name__)
+        records.append((line, item))
+        at = _SPACE.match(text, end).end()
+        if text[at:at + 1] == ",":
+            at = _SPACE.match(text, at + 1).end()
+            if text[at:at + 1] == "]":
+                raise SeedError(f"{path}:{lines.at(at)}", None, "another object after ','", "']'")
+        elif text[at:at + 1] != "]":
+            got = repr(text[at]) if at < len(text) else "the end of the file"
+            raise SeedError(f"{path}:{lines.at(at)}", None, "',' or ']' after an object", got)
+    if text[at + 1:].strip():
+        raise SeedError(f"{path}:{lines.at(at)}", None, "nothing after the list's ']'", "more text")
     return records
 
 
+class _LineCounter:
+    """Line numbers of increasing offsets, counting each newline once (a 50,000-item list stays linear)."""
+
+    def __init__(self, text: str):
+        self.text, self.line, self.offset = text, 1, 0
+
+    def at(self, offset: int) -> int:
+        self.line += self.text.count("\n", self.offset, offset)
+        self.offset = offset
+        return self.line
+
+
+def _check_size(path: Path, line: int, chars: int) -> None:
+    # A seed is a short task shown whole in every prompt that samples it; a megabyte record is a
+    # wrong file or a whole minified list on one line, and would overflow any teacher's context.
+    if chars > MAX_RECORD_CHARS:
+        raise SeedError(f"{path}:{line}", None, f"a seed task of at most {MAX_RECORD_CHARS:,} characters",
+                        f"{chars:,} characters")
+
+
 def _to_task(path: Path, line: int, record: dict[str, Any], index: int) -> SeedTask:
-    where = f"{path}:{line}" if path.suffix != ".json" else f"{path}:item {line}"
+    where = f"{path}:{line}"
+    surrogate = _surrogate_field(record)
+    if surrogate is not None:
+        raise SeedError(where, surrogate, "valid Unicode text", "a lone surrogate (\\ud800-\\udfff)")
     model = SeedTask if "instances" in record else AlpacaExample
     try:
         parsed = model.model_validate(record)
@@ -106,6 +162,24 @@ def _to_task(path: Path, line: int, record: dict[str, Any], index: int) -> SeedT
         instruction=parsed.instruction,
         instances=[Instance(input=parsed.input, output=parsed.output)],
     )
+
+
+def _surrogate_field(value: Any, where: str = "") -> str | None:
+    """The dotted path of the first string (value or field name) holding a lone surrogate, or None."""
+    if isinstance(value, str):
+        return where if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        pairs = [(str(key), item) for key, item in value.items()]
+    elif isinstance(value, list):
+        pairs = [(str(index), item) for index, item in enumerate(value)]
+    else:
+        return None
+    for key, item in pairs:
+        if _SURROGATE.search(key):
+            return where or "(a field name)"
+        if found := _surrogate_field(item, f"{where}.{key}" if where else key):
+            return found
+    return None
 
 
 def _expected(error: dict[str, Any]) -> str:
