@@ -51,6 +51,22 @@ def export_pool(session: GrowSession) -> Path:
     return export_alpaca(session.store, session.run_dir)
 
 
+@task(name="quality-report", cache_policy=NONE)
+def quality_report(run_dir: Path, fail_on_gates: bool) -> Path:
+    """report/report.html and its summary as an artifact; failed quality gates fail the run if asked."""
+    from selfinstruct.gates import enforce_gates
+    from selfinstruct.report import build_report, report_markdown  # matplotlib loads only here
+
+    result = build_report(run_dir)
+    create_markdown_artifact(
+        report_markdown(run_dir), key=artifact_key(run_dir, "report"),
+        description=f"Quality report of {run_dir}: diversity, drops, gates ({result.path})",
+    )
+    if fail_on_gates:
+        enforce_gates(result.gates)
+    return result.path
+
+
 @flow(name="selfinstruct", flow_run_name="grow {out} to {target}")
 def grow(
     target: int = DEFAULTS.target,
@@ -66,6 +82,7 @@ def grow(
     concurrency: int = DEFAULTS.concurrency,
     max_rounds: int | None = None,
     filters: FilterConfig | None = None,
+    fail_on_gates: bool = False,
 ) -> GrowResult:
     """Grow the pool in `out` to `target` accepted examples; a later run continues the same pool.
 
@@ -100,7 +117,9 @@ def grow(
                     )
         alpaca_path = export_pool(session)
         publish_report(session, summaries, alpaca_path)
-        return GrowResult(session.accepted, config.target, len(summaries), alpaca_path, session.store.drop_counts())
+        result = GrowResult(session.accepted, config.target, len(summaries), alpaca_path, session.store.drop_counts())
+    quality_report(config.out, fail_on_gates)
+    return result
 
 
 def publish_report(session: GrowSession, summaries: list[RoundSummary], alpaca_path: Path) -> None:

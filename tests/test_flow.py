@@ -168,7 +168,8 @@ def flow_run_artifacts(flow_run_id: UUID) -> dict[str, Any]:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
-    return {artifact.type: artifact for artifact in artifacts}
+    # Keyed by kind: "progress", "rounds", "summary", "report" (the part of the key after the run's name).
+    return {artifact.key.rsplit("-", 1)[-1]: artifact for artifact in artifacts}
 
 
 def alpaca_records(out: Path) -> list[dict[str, str]]:
@@ -190,14 +191,16 @@ def test_flow_grows_to_target_and_publishes_artifacts(
     assert all(set(record) == {"instruction", "input", "output"} for record in records)
 
     artifacts = flow_run_artifacts(flow_run_id)
-    assert set(artifacts) == {"progress", "table", "markdown"}
+    assert set(artifacts) == {"progress", "rounds", "summary", "report"}
     assert artifacts["progress"].key == "selfinstruct-run-progress"
     assert artifacts["progress"].data == 100.0  # updated after the last round
-    rows = json.loads(artifacts["table"].data)
+    rows = json.loads(artifacts["rounds"].data)
     assert [row["round"] for row in rows] == list(range(1, result.rounds + 1))
     assert rows[-1]["accepted_total"] == 5
-    assert "**5 / 5** accepted examples" in artifacts["markdown"].data
-    assert str(out / "alpaca_data.json") in artifacts["markdown"].data
+    assert "**5 / 5** accepted examples" in artifacts["summary"].data
+    assert str(out / "alpaca_data.json") in artifacts["summary"].data
+    assert artifacts["report"].type == "markdown" and "gate" in artifacts["report"].data.lower()
+    assert (out / "report" / "report.html").is_file()
 
 
 def test_flow_resumes_the_run_directory_and_grows_a_bigger_target(
@@ -214,7 +217,7 @@ def test_flow_resumes_the_run_directory_and_grows_a_bigger_target(
     assert len(before) == 3 and len(after) == 7
     assert after[:3] == before  # the pool continued, it did not start over
     assert len({record["instruction"] for record in after}) == 7
-    rows = json.loads(flow_run_artifacts(flow_run_id)["table"].data)
+    rows = json.loads(flow_run_artifacts(flow_run_id)["rounds"].data)
     # The table shows every round in the store: the first run's rounds, then this run's.
     rounds = first.result().rounds + second.result().rounds
     assert [row["round"] for row in rows] == list(range(1, rounds + 1))

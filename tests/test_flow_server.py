@@ -146,7 +146,7 @@ def read_run(api_url: str, run_id: UUID) -> tuple[Any, dict[str, Any]]:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
         )
-    return flow_run, {artifact.type: artifact for artifact in artifacts}
+    return flow_run, {artifact.key.rsplit("-", 1)[-1]: artifact for artifact in artifacts}
 
 
 def alpaca_records(out: Path) -> list[dict[str, str]]:
@@ -176,9 +176,9 @@ def test_served_deployment_runs_from_the_cli(prefect_server: str, prefect_env: d
     flow_run, artifacts = read_run(prefect_server, flow_run_id(run))
     assert flow_run.state.is_completed()
     assert flow_run.parameters["out"] == str(out) and flow_run.parameters["backend"] == "openai"
-    assert set(artifacts) == {"progress", "table", "markdown"}
+    assert set(artifacts) == {"progress", "rounds", "summary", "report"}
     assert artifacts["progress"].data == 100.0
-    assert "**3 / 3** accepted examples" in artifacts["markdown"].data
+    assert "**3 / 3** accepted examples" in artifacts["summary"].data
     assert len(alpaca_records(out)) == 3
     assert (out / "selfinstruct.sqlite").is_file()
 
