@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .budget import Spent
 from .config import build_config, read_config_file
 from .errors import InputError, SelfInstructError, StoreError, TeacherError
 from .export import export_run
@@ -92,19 +93,44 @@ def grow(
     config: Annotated[Optional[Path], typer.Option(help="TOML or JSON file of grow settings; flags override it.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed for demo sampling.")] = None,
     prompts_per_round: Annotated[Optional[int], typer.Option(help="Generation requests per round.")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(help="Teacher requests in flight at most.")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(help="Teacher requests in flight at most.  [default: 4 for cpu, 128 otherwise]")] = None,
+    pipeline_rounds: Annotated[Optional[int], typer.Option(help="Rounds in flight at once.  [default: 1 for cpu, 8 otherwise]")] = None,
     max_rounds: Annotated[Optional[int], typer.Option(help="Stop after this many rounds in this run.")] = None,
+    request_timeout: Annotated[Optional[float], typer.Option(help="Seconds per teacher request.  [default: 120]")] = None,
+    max_attempts: Annotated[Optional[int], typer.Option(help="Tries per request before it is dead-lettered.  [default: 5]")] = None,
+    requests_per_minute: Annotated[Optional[int], typer.Option(help="Rate limit (else from x-ratelimit-* headers).")] = None,
+    tokens_per_minute: Annotated[Optional[int], typer.Option(help="Token rate limit (else from x-ratelimit-* headers).")] = None,
+    failure_threshold: Annotated[Optional[float], typer.Option(help="Stop when this share of the last 200 requests failed.  [default: 0.5]")] = None,
+    max_requests: Annotated[Optional[int], typer.Option(help="Budget: teacher requests over the run directory.")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Budget: prompt + completion tokens over the run directory.")] = None,
+    max_cost: Annotated[Optional[float], typer.Option(help="Budget: estimated USD over the run directory (needs a price).")] = None,
+    tensor_parallel_size: Annotated[Optional[int], typer.Option(help="vllm serve: GPUs per model replica.")] = None,
+    gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="vllm serve: share of GPU memory to use.")] = None,
+    max_model_len: Annotated[Optional[int], typer.Option(help="vllm serve: context length.")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="vllm serve: weight dtype (auto, bfloat16, float16).")] = None,
+    prefix_caching: Annotated[Optional[bool], typer.Option("--prefix-caching/--no-prefix-caching", help="vllm serve: reuse shared prompt prefixes.")] = None,
+    vllm_arg: Annotated[Optional[list[str]], typer.Option(help="vllm serve: one more argument, e.g. --vllm-arg=--enforce-eager; repeat.")] = None,
 ) -> None:
     """Grow the pool in --out to --target accepted examples; run again to continue."""
     flags = {
         "out": out, "target": target, "seeds": seeds, "backend": backend, "model": model, "base_url": base_url,
         "api": api, "method": method, "seed": seed, "prompts_per_round": prompts_per_round,
-        "concurrency": concurrency, "max_rounds": max_rounds,
+        "concurrency": concurrency, "pipeline_rounds": pipeline_rounds, "max_rounds": max_rounds,
+        "request_timeout": request_timeout, "max_attempts": max_attempts, "requests_per_minute": requests_per_minute,
+        "tokens_per_minute": tokens_per_minute, "failure_threshold": failure_threshold,
+        "max_requests": max_requests, "max_tokens": max_tokens, "max_cost": max_cost,
+    }
+    vllm_flags = {
+        "tensor_parallel_size": tensor_parallel_size, "gpu_memory_utilization": gpu_memory_utilization,
+        "max_model_len": max_model_len, "dtype": dtype, "prefix_caching": prefix_caching,
+        "extra_args": tuple(vllm_arg) if vllm_arg else None,
     }
 
     def action() -> None:
         values = read_config_file(config) if config else {}
         values.update({key: value for key, value in flags.items() if value is not None})
+        if any(value is not None for value in vllm_flags.values()):
+            values["vllm"] = {**values.get("vllm", {}), **{k: v for k, v in vllm_flags.items() if v is not None}}
         grow_config = build_config(values, str(config) if config else "options")
         _stop_on_sigterm()
         started = time.perf_counter()
@@ -191,15 +217,38 @@ class _GrowProgress:
         self.kept += summary.kept
         rate = self.kept / max(time.perf_counter() - self.started, 1e-9) * 60
         drops = " ".join(f"{reason}={count}" for reason, count in sorted(self.drops.items(), key=lambda kv: -kv[1]))
-        info = f"round {summary.round} · {rate:.1f}/min · dropped: {drops or 'none'}"
+        info = f"round {summary.round} · {rate:.1f}/min · {_spent_text(summary.spent)} · dropped: {drops or 'none'}"
         self.progress.update(self.task, completed=summary.accepted_total, info=info)
+
+
+def _spent_text(spent: Spent | None) -> str:
+    """'1,234 req · 456,789 tok · $0.0123' for the run directory (cost '?' when a price is unknown)."""
+    if spent is None:
+        return "no requests"
+    money = "$?" if spent.cost is None else f"${spent.cost:.4f}"
+    return f"{spent.requests:,} req · {spent.tokens:,} tok · {money}"
+
+
+def _by_class(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items(), key=lambda kv: -kv[1])) or "none"
 
 
 def _print_summary(result: GrowResult, seconds: float) -> None:
     console.print(
         f"[bold green]done:[/] {result.accepted}/{result.target} accepted in {seconds:.0f} s "
-        f"({result.rounds} rounds this run) → {result.alpaca_path}"
+        f"({result.rounds} rounds this run; {result.stopped or 'stopped'}) → {result.alpaca_path}"
     )
+    usage = result.usage
+    stages = ", ".join(f"{stage} {part.requests}+{part.cached} cached ({part.prompt_tokens:,}+"
+                       f"{part.completion_tokens:,} tok)" for stage, part in usage.by_stage.items())
+    console.print(f"this run: {usage.requests:,} requests answered, {usage.cached:,} from the store's cache, "
+                  f"{usage.failed:,} dead-lettered; {usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} "
+                  f"completion tokens; {usage.seconds:,.0f} request-seconds" + (f" [{stages}]" if stages else ""),
+                  highlight=False)
+    console.print(f"failed attempts: {sum(usage.errors.values())} ({_by_class(usage.errors)}); "
+                  f"{usage.retried} retried, dead-lettered by cause: {_by_class(usage.dead)}", highlight=False)
+    console.print(f"run directory total: {_spent_text(result.spent)}; dead letters: {_by_class(result.dead_letters)}",
+                  highlight=False)
     if result.drops:
         console.print("dropped: " + ", ".join(f"{reason} {count}" for reason, count in result.drops.items()))
 

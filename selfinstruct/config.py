@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
+from .prices import ModelPrice
 from .records import Method
 from .seeds import DEFAULT_SEEDS
 
@@ -92,10 +93,24 @@ class GrowConfig(BaseModel):
     alpaca_demos: int = Field(3, ge=1)
     alpaca_tasks: int = Field(20, ge=1, description="tasks asked for per alpaca prompt")
     instances_per_task: int = Field(2, ge=1, le=5)
-    concurrency: int = Field(8, ge=1)
+    concurrency: int | None = Field(
+        None, ge=1, description="teacher requests in flight at most; default 4 for cpu (llama.cpp serves one "
+                                "at a time), 128 otherwise (a vLLM server batches that many)")
+    pipeline_rounds: int | None = Field(
+        None, ge=1, le=64, description="rounds in flight at once; round N shows machine demos accepted by round "
+                                       "N - pipeline_rounds. Default 1 for cpu, 8 otherwise")
     request_timeout: float = Field(120.0, gt=0)
     max_attempts: int = Field(5, ge=1, description="tries per request before it is dead-lettered")
+    requests_per_minute: int | None = Field(None, ge=1, description="else learned from x-ratelimit-* headers")
+    tokens_per_minute: int | None = Field(None, ge=1, description="else learned from x-ratelimit-* headers")
+    failure_window: int = Field(200, ge=1, description="recent requests judged for the failure threshold")
+    failure_threshold: float = Field(0.5, gt=0, le=1, description="stop when more of them failed for good")
     max_rounds: int | None = Field(None, ge=1, description="stop after this many rounds in this run")
+    max_requests: int | None = Field(None, ge=1, description="budget over the run directory: requests sent")
+    max_tokens: int | None = Field(None, ge=1, description="budget over the run directory: prompt + completion tokens")
+    max_cost: float | None = Field(None, gt=0, description="budget over the run directory: estimated USD")
+    prices: dict[str, ModelPrice | None] = Field(
+        default_factory=dict, description="USD per million tokens by model; adds to / overrides prices.DEFAULT_PRICES")
     instruction_decoding: Decoding = SELF_INSTRUCT_INSTRUCTIONS
     classify_decoding: Decoding = SELF_INSTRUCT_CLASSIFY
     instance_decoding: Decoding = SELF_INSTRUCT_INSTANCES
@@ -110,8 +125,13 @@ class GrowConfig(BaseModel):
             raise ValueError("machine_demos must be smaller than demos")
         if self.backend == "vllm" and not self.model and not self.base_url:
             raise ValueError("the vllm backend needs --model (to start a server) or --base-url")
+        cpu = self.backend == "cpu"
         if self.api is None:
-            self.api = "completions" if self.backend == "cpu" else "chat"
+            self.api = "completions" if cpu else "chat"
+        if self.concurrency is None:
+            self.concurrency = 4 if cpu else 128
+        if self.pipeline_rounds is None:
+            self.pipeline_rounds = 1 if cpu else 8
         return self
 
 

@@ -1,33 +1,36 @@
 """Grow the pool: seeds → prompts → teacher → parse → filters → store → export.
 
-`GrowSession` holds the run's store and in-memory indexes (caches rebuilt from
-the store); `run_round` does one round and commits it in one transaction.
-The CLI and the Prefect flow are thin loops over it.
+`GrowSession` holds the run's store and in-memory indexes (caches rebuilt from the store). Rounds are
+pipelined: up to `pipeline_rounds` rounds have requests in flight (each streams its stages, see
+`rounds.py`), and they commit in order, each in one transaction, after a final pass that decides in a
+fixed order. Round N shows machine demos accepted by round N - pipeline_rounds, which are committed
+before it starts, so a re-run of a crashed round renders the same prompts and finds its stored answers.
+The CLI calls `grow`; the Prefect flow calls `run_round` one round at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .budget import Ledger, Spent, check_cost_budget
 from .config import GrowConfig
 from .errors import ConfigError, TeacherError
 from .export import export_alpaca
-from .filters.base import EMPTY_OUTPUT, ROUGE, TEACHER_FAILED
-from .filters.heuristics import check_instruction, instruction_checks
+from .filters.base import EMPTY_OUTPUT
+from .filters.heuristics import instruction_checks
 from .filters.dedup_stage import DedupStage
 from .lock import RunLock
-from .methods import (
-    PromptPlan, classify_request, instance_request, plan_alpaca, plan_self_instruct, read_classification,
-    read_generation, read_instances,
-)
+from .methods import PromptPlan, plan_alpaca, plan_self_instruct
 from .records import Candidate, Rejection, SeedTask
+from .rounds import CollectedRound, RoundStream
 from .seeds import load_seeds
 from .store import RoundRecord, Store
 from .teacher.cache import CachedTeacher, Usage
@@ -37,6 +40,9 @@ from .teacher.registry import Endpoints, open_teacher
 log = logging.getLogger(__name__)
 
 MAX_IDLE_ROUNDS = 25  # rounds in a row without a new example before we call the teacher stuck
+RECENT_ROUNDS = 20  # rounds whose yield predicts the next ones' (to stop starting rounds near the target)
+TARGET_REACHED = "target reached"
+MAX_ROUNDS = "max_rounds reached"
 
 
 @dataclass
@@ -51,6 +57,7 @@ class RoundSummary:
     target: int
     usage: Usage
     seconds: float
+    spent: Spent | None = None  # the run directory's totals after this round
 
     def as_stats(self) -> dict[str, object]:
         return {
@@ -58,18 +65,9 @@ class RoundSummary:
             "accepted_total": self.accepted_total, "requests": self.usage.requests, "cached": self.usage.cached,
             "failed": self.usage.failed, "prompt_tokens": self.usage.prompt_tokens,
             "completion_tokens": self.usage.completion_tokens, "seconds": round(self.seconds, 3),
+            "errors": dict(self.usage.errors), "dead_letters": dict(self.usage.dead),
+            "by_stage": {stage: usage.as_dict() for stage, usage in self.usage.by_stage.items()},
         }
-
-
-@dataclass
-class _Round:
-    number: int
-    accepted: list[Candidate] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-    generated: int = 0
-
-    def reject(self, candidate: Candidate, reason: str, detail: str = "") -> None:
-        self.rejections.append(Rejection(candidate=candidate, reason=reason, detail=detail))
 
 
 def seeds_hash(path: Path) -> str:
@@ -97,8 +95,15 @@ class GrowSession:
         self.store.set_meta("config", config.model_dump_json())
         self.checks = instruction_checks(config.filters)
         self.dedup = DedupStage.from_store(config.filters, self.store)
-        self.machine = self.store.instructions("generated")
+        pool = self.store.generated_rounds()
+        self.machine = [text for _, text in pool]
+        self._machine_rounds = [number for number, _ in pool]  # nondecreasing: rounds commit in order
+        self._recent_kept = deque((int(stats.get("kept", 0)) for stats in self.store.round_stats()),
+                                  maxlen=RECENT_ROUNDS)
+        self.usage = Usage()  # this process's requests, over all rounds
+        self.ledger = Ledger(config, self.store.teacher_totals(), config.model or "", self.usage)
         self.idle_rounds = 0
+        self.stopped = ""
 
     def _check_seeds(self, seeds: list[SeedTask], digest: str) -> None:
         stored = self.store.get_meta("seeds_hash")
@@ -120,8 +125,16 @@ class GrowSession:
         return self.accepted >= self.config.target
 
     def wants_round(self, rounds_run: int) -> bool:
-        """Another round, unless the target is reached or this run's round budget is spent."""
-        return not self.done() and (self.config.max_rounds is None or rounds_run < self.config.max_rounds)
+        """Another round, unless the target is reached, this run's round budget or a spending budget is spent."""
+        if self.done():
+            self.stopped = TARGET_REACHED
+        elif self.config.max_rounds is not None and rounds_run >= self.config.max_rounds:
+            self.stopped = MAX_ROUNDS
+        elif (spent := self.ledger.exhausted()) is not None:
+            self.stopped = f"budget spent ({spent})"
+        else:
+            return True
+        return False
 
     def close(self) -> None:
         self.store.close()
@@ -135,110 +148,124 @@ class GrowSession:
 
     def run_round(self, endpoints: Endpoints) -> RoundSummary:
         """One round, committed; then the Alpaca file is rewritten."""
-        summary = asyncio.run(self._run_round_async(endpoints))
+        return asyncio.run(self._one_round(endpoints))
+
+    async def _one_round(self, endpoints: Endpoints) -> RoundSummary:
+        teacher = self._teacher(endpoints)
+        try:
+            collected = await self._collect(teacher, self.store.next_round())
+        finally:
+            await teacher.close()
+        return self._commit(collected, endpoints)
+
+    def run_rounds(self, endpoints: Endpoints, on_round: Callable[[RoundSummary], None] | None = None) -> int:
+        """Rounds until the target, max_rounds or a budget stops them (see `stopped`); returns how many."""
+        return asyncio.run(self._pipelined(endpoints, on_round))
+
+    async def _pipelined(self, endpoints: Endpoints, on_round: Callable[[RoundSummary], None] | None) -> int:
+        teacher = self._teacher(endpoints)
+        window: deque[asyncio.Task[CollectedRound]] = deque()
+        number, committed = self.store.next_round(), 0
+        try:
+            while True:
+                while self._may_start(len(window), committed):
+                    window.append(asyncio.create_task(self._collect(teacher, number)))
+                    number += 1
+                if not window:
+                    return committed
+                collected = await window[0]
+                window.popleft()
+                summary = self._commit(collected, endpoints)
+                committed += 1
+                if on_round:
+                    on_round(summary)
+        finally:
+            for task in window:  # the target or a failure ended the run: answers stored so far stay cached
+                task.cancel()
+            await asyncio.gather(*window, return_exceptions=True)
+            await teacher.close()
+
+    def _may_start(self, in_flight: int, committed: int) -> bool:
+        if in_flight >= (self.config.pipeline_rounds or 1) or not self.wants_round(committed + in_flight):
+            return False
+        # Near the target, rounds in flight are expected to fill it; starting more would be waste.
+        expected = sum(self._recent_kept) / len(self._recent_kept) if self._recent_kept else float("inf")
+        return in_flight == 0 or self.accepted + in_flight * expected < self.config.target
+
+    def _teacher(self, endpoints: Endpoints) -> OpenAITeacher:
+        check_cost_budget(self.config, endpoints.model)
+        self.ledger.model = endpoints.model
+        config = self.config
+        return OpenAITeacher(
+            base_urls=endpoints.base_urls, model=endpoints.model, api=config.api or "chat",
+            api_key=endpoints.api_key, timeout=config.request_timeout, max_attempts=config.max_attempts,
+            concurrency=config.concurrency or 1, requests_per_minute=config.requests_per_minute,
+            tokens_per_minute=config.tokens_per_minute, failure_window=config.failure_window,
+            failure_threshold=config.failure_threshold,
+        )
+
+    async def _collect(self, teacher: OpenAITeacher, number: int) -> CollectedRound:
+        stream = RoundStream(self.config, self.checks, lambda text: self.dedup.rouge_duplicate(text))
+        asker = CachedTeacher(teacher, self.store, Usage(parent=self.usage))
+        return await stream.collect(asker, number, self._plans(number))
+
+    def _plans(self, round_no: int) -> list[PromptPlan]:
+        if self.config.method == "alpaca":
+            return plan_alpaca(self.config, self.seeds, round_no)
+        # Demos come from rounds committed before this one could start: the same after a crash.
+        visible = bisect.bisect_right(self._machine_rounds, round_no - (self.config.pipeline_rounds or 1))
+        return plan_self_instruct(self.config, self.seeds, self.machine[:visible], round_no)
+
+    def _commit(self, collected: CollectedRound, endpoints: Endpoints) -> RoundSummary:
+        """The final pass and the round's one transaction; then the Alpaca file is rewritten."""
+        accepted: list[Candidate] = []
+        rejections = list(collected.rejections)
+        try:
+            self._final_pass(collected.candidates, accepted, rejections)
+            usage = collected.asker.usage
+            summary = RoundSummary(
+                round=collected.number, generated=collected.generated, kept=len(accepted),
+                dropped=dict(Counter(rej.reason for rej in rejections)),
+                accepted_total=self.accepted + len(accepted), target=self.config.target,
+                usage=usage, seconds=time.perf_counter() - collected.started,
+            )
+            record = RoundRecord(collected.number, accepted, rejections, summary.as_stats())
+            self.store.commit_round(record, self._provenance(endpoints))
+        except BaseException:
+            # Kept items joined the indexes before the commit; rebuild them from the store.
+            self.dedup = DedupStage.from_store(self.config.filters, self.store)
+            raise
+        self.machine += [cand.instruction for cand in accepted]
+        self._machine_rounds += [collected.number] * len(accepted)
+        self._recent_kept.append(len(accepted))
+        summary.spent = self.ledger.spent()
         export_alpaca(self.store, self.run_dir)
+        self._check_idle(summary)
+        return summary
+
+    def _check_idle(self, summary: RoundSummary) -> None:
         self.idle_rounds = 0 if summary.kept else self.idle_rounds + 1
         if self.idle_rounds >= MAX_IDLE_ROUNDS:
             raise TeacherError(
                 f"no new example was accepted in {MAX_IDLE_ROUNDS} rounds in a row; the teacher's replies "
                 f"are unusable (see drop reasons with `selfinstruct report`, or the replies table in the store)"
             )
-        return summary
 
-    async def _run_round_async(self, endpoints: Endpoints) -> RoundSummary:
-        started = time.perf_counter()
-        teacher = OpenAITeacher(
-            base_urls=endpoints.base_urls, model=endpoints.model, api=self.config.api, api_key=endpoints.api_key,
-            timeout=self.config.request_timeout, max_attempts=self.config.max_attempts,
-            concurrency=self.config.concurrency,
-        )
-        asker = CachedTeacher(teacher, self.store)
-        current = _Round(number=self.store.next_round())
-        try:
-            candidates = await self._generate(asker, current)
-            if self.config.method == "self-instruct":
-                candidates = await self._complete_tasks(asker, candidates, current)
-        finally:
-            await teacher.close()
-        try:
-            self._final_pass(candidates, current)
-        except BaseException:
-            # Kept items joined the indexes before the commit; rebuild them from the store.
-            self.dedup = DedupStage.from_store(self.config.filters, self.store)
-            raise
-        summary = RoundSummary(
-            round=current.number, generated=current.generated, kept=len(current.accepted),
-            dropped=dict(Counter(rej.reason for rej in current.rejections)),
-            accepted_total=self.accepted + len(current.accepted), target=self.config.target,
-            usage=asker.usage, seconds=time.perf_counter() - started,
-        )
-        record = RoundRecord(current.number, current.accepted, current.rejections, summary.as_stats())
-        try:
-            self.store.commit_round(record, self._provenance(endpoints))
-        except BaseException:
-            self.dedup = DedupStage.from_store(self.config.filters, self.store)
-            raise
-        self.machine += [cand.instruction for cand in current.accepted]
-        return summary
-
-    def _plans(self, round_no: int) -> list[PromptPlan]:
-        if self.config.method == "alpaca":
-            return plan_alpaca(self.config, self.seeds, round_no)
-        return plan_self_instruct(self.config, self.seeds, self.machine, round_no)
-
-    async def _generate(self, asker: CachedTeacher, current: _Round) -> list[Candidate]:
-        """Generation requests → parsed candidates that pass the text checks and the pool's ROUGE-L."""
-        plans = self._plans(current.number)
-        replies = await asker.ask_all([plan.request for plan in plans])
-        candidates: list[Candidate] = []
-        for plan, reply in zip(plans, replies):
-            if reply is None:
-                continue
-            parsed, cut = read_generation(plan, reply, current.number)
-            current.rejections += cut
-            current.generated += len(parsed) + len(cut)
-            candidates += parsed
-        survivors = []
-        for cand in candidates:
-            verdict = check_instruction(cand.instruction, self.checks)
-            if not verdict.keep:
-                current.reject(cand, verdict.reason or "", verdict.detail)
-            elif (match := self.dedup.rouge_duplicate(cand.instruction)) is not None:
-                current.reject(cand, ROUGE, match)
-            else:
-                survivors.append(cand)
-        return survivors
-
-    async def _complete_tasks(self, asker: CachedTeacher, candidates: list[Candidate],
-                              current: _Round) -> list[Candidate]:
-        """Self-Instruct: classify each instruction, then generate its instances."""
-        labels = await asker.ask_all([classify_request(self.config, c.instruction) for c in candidates])
-        candidates = [c.model_copy(update={"is_classification": read_classification(r)})
-                      for c, r in zip(candidates, labels)]
-        replies = await asker.ask_all([instance_request(self.config, c) for c in candidates])
-        completed = []
-        for cand, reply in zip(candidates, replies):
-            if reply is None:
-                current.reject(cand, TEACHER_FAILED, "instance request failed")
-            else:
-                completed.append(read_instances(cand, reply, self.config.instances_per_task))
-        return completed
-
-    def _final_pass(self, candidates: list[Candidate], current: _Round) -> None:
+    def _final_pass(self, candidates: list[Candidate], accepted: list[Candidate], rejections: list[Rejection]) -> None:
         """In order, as the paper's loop: each kept candidate joins the pool at once."""
         room = self.config.target - self.accepted
         for cand in candidates:
-            if len(current.accepted) >= room:
+            if len(accepted) >= room:
                 break  # the target is reached; the rest of the round is surplus
             if not cand.instances:
-                current.reject(cand, EMPTY_OUTPUT)
+                rejections.append(Rejection(candidate=cand, reason=EMPTY_OUTPUT))
                 continue
             verdict = self.dedup.check(cand)
             if verdict.reason is not None:
-                current.reject(cand, verdict.reason, verdict.detail)
+                rejections.append(Rejection(candidate=cand, reason=verdict.reason, detail=verdict.detail))
                 continue
             self.dedup.add(cand)
-            current.accepted.append(
+            accepted.append(
                 cand.model_copy(update={"nearest": verdict.nearest, "nearest_rouge_l": verdict.nearest_rouge_l})
             )
 
@@ -260,18 +287,20 @@ class GrowResult:
     rounds: int
     alpaca_path: Path
     drops: dict[str, int]
+    stopped: str = ""
+    usage: Usage = field(default_factory=Usage)  # this run's requests
+    spent: Spent | None = None  # the run directory's totals
+    dead_letters: dict[str, int] = field(default_factory=dict)  # the run directory's, by error class
 
 
 def grow(config: GrowConfig, on_round: Callable[[RoundSummary], None] | None = None) -> GrowResult:
     """Grow the run in `config.out` to `config.target` accepted examples; resumes what is there."""
     with GrowSession(config) as session:
         rounds = 0
-        if not session.done():
+        if session.wants_round(0):
             with open_teacher(config, session.run_dir) as endpoints:
-                while session.wants_round(rounds):
-                    summary = session.run_round(endpoints)
-                    rounds += 1
-                    if on_round:
-                        on_round(summary)
+                rounds = session.run_rounds(endpoints, on_round)
         path = export_alpaca(session.store, session.run_dir)
-        return GrowResult(session.accepted, config.target, rounds, path, session.store.drop_counts())
+        store = session.store
+        return GrowResult(session.accepted, config.target, rounds, path, store.drop_counts(), session.stopped,
+                          session.usage, session.ledger.spent(), store.dead_letter_counts())

@@ -8,8 +8,10 @@ resumed run never pays twice for the same answer.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from .records import AlpacaExample, Candidate, Instance, Rejection, SeedTask
 from .teacher.base import TeacherReply
 
 STORE_NAME = "selfinstruct.sqlite"
+_ERROR_CLASS = re.compile(r"\(([a-z_]+)\)$")
 
 
 def _execute_script(db: sqlite3.Connection, script: str) -> None:
@@ -280,6 +283,25 @@ class Store:
                 "INSERT INTO dead_letters (key, stage, prompt, error, created) VALUES (?, ?, ?, ?, ?)",
                 (key, stage, prompt, error, time.time()),
             )
+
+    def dead_letter_counts(self) -> dict[str, int]:
+        """Dead letters by error class: the teacher ends each message with it, '... (timeout)'."""
+        counts: Counter[str] = Counter()
+        for (error,) in self._db.execute("SELECT error FROM dead_letters"):
+            found = _ERROR_CLASS.search(error)
+            counts[found.group(1) if found else "unknown"] += 1
+        return dict(counts.most_common())
+
+    def teacher_totals(self) -> tuple[int, int, int]:
+        """(requests, prompt tokens, completion tokens) over every reply and dead letter stored."""
+        requests, prompt, completion = self._db.execute(
+            "SELECT count(*), sum(prompt_tokens), sum(completion_tokens) FROM replies").fetchone()
+        failed = self._db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+        return requests + failed, prompt or 0, completion or 0
+
+    def generated_rounds(self) -> list[tuple[int, str]]:
+        """(round, instruction) of every accepted task, in the order they joined the pool."""
+        return list(self._db.execute("SELECT round, instruction FROM tasks WHERE origin = 'generated' ORDER BY id"))
 
     def generated_records(self) -> list[dict[str, object]]:
         """Every accepted task with all its instances and provenance, in acceptance order."""

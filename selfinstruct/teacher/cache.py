@@ -1,4 +1,9 @@
-"""Ask the teacher through the run's store: stored answers are reused, failures dead-lettered."""
+"""Ask the teacher through the run's store: stored answers are reused, failures dead-lettered.
+
+The cache key (`TeacherRequest.cache_key`) covers the api (chat or completions), the model, the prompt,
+the decoding parameters and the sample number, not the endpoint: every server of one model shares
+the answers. A dead-lettered request has no stored answer, so a later run sends it again.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +11,14 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from ..errors import TeacherError
 from ..store import Store
 from .base import TeacherReply, TeacherRequest
-from .openai_compat import OpenAITeacher
+from .openai_compat import OpenAITeacher, TeacherRequestFailed
+from .usage import Usage
+
+__all__ = ["CachedTeacher", "Usage"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Usage:
-    """Accounting for one round (or a whole run): summed over replies."""
-
-    requests: int = 0
-    cached: int = 0
-    failed: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    by_stage: dict[str, int] = field(default_factory=dict)
-
-    def add(self, stage: str, reply: TeacherReply) -> None:
-        if reply.cached:
-            self.cached += 1
-            return
-        self.requests += 1
-        self.prompt_tokens += reply.prompt_tokens
-        self.completion_tokens += reply.completion_tokens
-        self.by_stage[stage] = self.by_stage.get(stage, 0) + reply.prompt_tokens + reply.completion_tokens
 
 
 @dataclass
@@ -47,11 +33,12 @@ class CachedTeacher:
         reply = self.store.cached_reply(key)
         if reply is None:
             try:
-                reply = await self.teacher.complete(request)
-            except TeacherError as err:
-                self.usage.failed += 1
+                reply = await self.teacher.complete(request, self.usage)
+            except TeacherRequestFailed as err:
+                self.usage.dead_lettered(err.error_class)
                 log.warning("%s request dead-lettered: %s", request.stage, err)
                 self.store.save_dead_letter(key, request.stage, request.prompt, str(err))
+                self.teacher.raise_if_failing()
                 return None
             self.store.save_reply(key, request.stage, request.prompt, reply)
         self.usage.add(request.stage, reply)

@@ -11,6 +11,19 @@ import openai
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_WAIT = 60.0
 
+# Error classes: stable names for counters, dead letters and the run summary.
+RATE_LIMITED = "rate_limited"
+SERVER_ERROR = "server_error"
+TIMEOUT = "timeout"
+CONNECTION = "connection"
+MALFORMED = "malformed"
+EMPTY_CHOICES = "empty_choices"
+CLIENT_ERROR = "client_error"
+OTHER = "other"
+ERROR_CLASSES = (RATE_LIMITED, SERVER_ERROR, TIMEOUT, CONNECTION, MALFORMED, EMPTY_CHOICES, CLIENT_ERROR, OTHER)
+# Failures that say something about the endpoint itself (not about our request or our rate).
+ENDPOINT_FAULTS = frozenset({SERVER_ERROR, TIMEOUT, CONNECTION, MALFORMED, EMPTY_CHOICES})
+
 
 def should_retry(error: BaseException) -> bool:
     """Timeouts, dropped connections, rate limits and server errors; never a 4xx we caused."""
@@ -25,6 +38,29 @@ def should_retry(error: BaseException) -> bool:
 
 class BadReply(Exception):
     """The server answered 200 with a body we cannot use: malformed JSON or no choices."""
+
+    def __init__(self, message: str, error_class: str = MALFORMED):
+        super().__init__(message)
+        self.error_class = error_class
+
+
+def error_class(error: BaseException) -> str:
+    """The class of a failed attempt, one of ERROR_CLASSES."""
+    if isinstance(error, BadReply):
+        return error.error_class
+    if isinstance(error, openai.APITimeoutError):  # before its base class, APIConnectionError
+        return TIMEOUT
+    if isinstance(error, openai.APIConnectionError):
+        return CONNECTION
+    if isinstance(error, openai.APIStatusError):
+        if error.status_code == 429:
+            return RATE_LIMITED
+        if error.status_code == 408:
+            return TIMEOUT
+        return SERVER_ERROR if error.status_code >= 500 else CLIENT_ERROR
+    if isinstance(error, openai.APIResponseValidationError):
+        return MALFORMED
+    return OTHER
 
 
 def retry_after(error: BaseException) -> float | None:

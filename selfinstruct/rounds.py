@@ -1,0 +1,100 @@
+"""One round's teacher requests as a stream: nothing waits for a whole stage to finish.
+
+Each generation reply is parsed and filtered as soon as it arrives, and each instruction that passes
+is classified and given its instances at once, so the round keeps the teacher busy until its last
+request. The results keep their order (plan order, then order within a reply) whatever order the
+replies arrive in: the final pass in `pipeline.py` decides in that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from .config import GrowConfig
+from .filters.base import ROUGE, TEACHER_FAILED
+from .filters.heuristics import check_instruction
+from .methods import (
+    PromptPlan, classify_request, instance_request, read_classification, read_generation, read_instances,
+)
+from .records import Candidate, Rejection
+from .teacher.cache import CachedTeacher
+
+RougeCheck = Callable[[str], "str | None"]  # evidence when an instruction is too close to the pool
+
+
+@dataclass
+class CollectedRound:
+    """A round's candidates for the final pass, with what was dropped on the way, in a fixed order."""
+
+    number: int
+    asker: CachedTeacher
+    candidates: list[Candidate] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    generated: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class _PlanResult:
+    candidates: list[Candidate]
+    rejections: list[Rejection]
+    generated: int
+
+
+@dataclass
+class RoundStream:
+    """What a round needs besides its plans: the config, the text checks and the pool's ROUGE-L check."""
+
+    config: GrowConfig
+    checks: Sequence[object]
+    rouge_duplicate: RougeCheck
+
+    async def collect(self, asker: CachedTeacher, number: int, plans: list[PromptPlan]) -> CollectedRound:
+        collected = CollectedRound(number, asker)
+        results = await asyncio.gather(*(self._from_plan(asker, plan, number) for plan in plans))
+        for result in results:
+            collected.candidates += result.candidates
+            collected.rejections += result.rejections
+            collected.generated += result.generated
+        return collected
+
+    async def _from_plan(self, asker: CachedTeacher, plan: PromptPlan, number: int) -> _PlanResult:
+        reply = await asker.ask(plan.request)
+        if reply is None:
+            return _PlanResult([], [], 0)
+        parsed, cut = read_generation(plan, reply, number)
+        survivors, rejections = self._early_filters(parsed)
+        if self.config.method == "self-instruct":
+            outcomes = await asyncio.gather(*(self._complete_task(asker, cand) for cand in survivors))
+            survivors = [outcome for outcome in outcomes if isinstance(outcome, Candidate)]
+            rejections += [outcome for outcome in outcomes if isinstance(outcome, Rejection)]
+        return _PlanResult(survivors, cut + rejections, len(parsed) + len(cut))
+
+    def _early_filters(self, parsed: list[Candidate]) -> tuple[list[Candidate], list[Rejection]]:
+        """Text checks and ROUGE-L against the pool as it is now; the final pass checks again, in order.
+
+        The pool only grows, so an instruction dropped here would be dropped by the final pass too:
+        dropping it early only saves its classify and instance requests.
+        """
+        survivors, rejections = [], []
+        for cand in parsed:
+            verdict = check_instruction(cand.instruction, self.checks)
+            if not verdict.keep:
+                rejections.append(Rejection(candidate=cand, reason=verdict.reason or "", detail=verdict.detail))
+            elif (match := self.rouge_duplicate(cand.instruction)) is not None:
+                rejections.append(Rejection(candidate=cand, reason=ROUGE, detail=match))
+            else:
+                survivors.append(cand)
+        return survivors, rejections
+
+    async def _complete_task(self, asker: CachedTeacher, cand: Candidate) -> Candidate | Rejection:
+        """Self-Instruct: classify the instruction, then ask for its instances."""
+        label = await asker.ask(classify_request(self.config, cand.instruction))
+        cand = cand.model_copy(update={"is_classification": read_classification(label)})
+        reply = await asker.ask(instance_request(self.config, cand))
+        if reply is None:
+            return Rejection(candidate=cand, reason=TEACHER_FAILED, detail="instance request failed")
+        return read_instances(cand, reply, self.config.instances_per_task)
