@@ -190,8 +190,10 @@ def _expected(error: dict[str, Any]) -> str:
         return "no such field (allowed: id, name, instruction, instances, is_classification)"
     if kind in {"string_type", "value_error"}:
         return "a non-empty string" if kind == "value_error" else "a string"
-    if kind == "too_short":
+    if kind in {"too_short", "list_type"}:
         return "a non-empty list of {input, output} objects"
+    if kind in {"model_type", "dict_type", "model_attributes_type"}:
+        return "an {input, output} object"
     if kind.startswith("bool"):
         return "true or false"
     return error["msg"].lower()
