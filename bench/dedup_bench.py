@@ -50,7 +50,12 @@ def check_reference_wrapper() -> None:
 
 
 def rss_mb() -> float:
+    """Peak resident set size of this process so far."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
 
 
 # --- ours on the full stream ----------------------------------------------------
@@ -197,12 +202,13 @@ def projected_reference_hours(rows: list[dict], keep_rate: float, target_pool: i
 
 def rss_child(size: int) -> None:
     texts = [json.loads(line)["instruction"] for line in STREAM.open()]
+    before = current_rss_mb()
     index = RougeIndex(THRESHOLD)
     for i in range(size):
         index.add(f"{texts[i % len(texts)]} v{i // len(texts)}")
     for text in texts[:1000]:
         index.check(text)
-    print(json.dumps({"pool": len(index), "rss_mb": rss_mb()}))
+    print(json.dumps({"pool": len(index), "peak_rss_mb": round(rss_mb()), "rss_before_index_mb": round(before)}))
 
 
 # --- MinHash stage ----------------------------------------------------------------
@@ -285,6 +291,7 @@ def main() -> None:
     seeds = [json.loads(line)["instruction"] for line in SEEDS.open()]
     print(f"stream {len(stream)} candidates, initial pool {len(seeds)} seeds, {multiprocessing.cpu_count()} cores")
 
+    print(f"RSS with the stream loaded, before the index: {current_rss_mb():.0f} MB")
     ours = run_ours(seeds, stream)
     kept = len(ours["index"]) - len(seeds)
     print(f"[ours] full stream through ROUGE-L: wall {ours['wall']:.2f} s, cpu {ours['cpu']:.2f} s, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -49,6 +50,14 @@ def doc(rng: random.Random, n: int = 150) -> list[str]:
 )
 def test_shingles(text: str, expected: set[bytes]) -> None:
     assert shingles(text, CFG) == expected
+
+
+@given(st.text(alphabet=st.sampled_from("ab c,Dé\n_1"), max_size=40), st.integers(1, 4))
+def test_shingles_are_word_k_grams(text: str, k: int) -> None:
+    # Whatever the fast path, the meaning: lowercased \w+ words, k at a time, space-joined.
+    words = re.findall(r"\w+", text.lower())
+    expected = {" ".join(words[i : i + k]).encode() for i in range(max(1, len(words) - k + 1))} if words else set()
+    assert shingles(text, MinhashConfig(shingle_words=k)) == expected
 
 
 def test_example_text_skips_empty_parts() -> None:

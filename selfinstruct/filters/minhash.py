@@ -8,11 +8,12 @@ sets, so LSH only decides what gets verified, never what is dropped.
 
 Bands and rows: a pair with Jaccard s collides in at least one of b bands of
 r rows with probability 1 - (1 - s^r)^b. datasketch's optimiser at 0.7 picks
-a curve that finds only ~82% of pairs at the threshold; the default b=21, r=3
-(63 of 64 permutations) finds a pair at s=0.7 with probability 0.9999, at 0.5
-with 0.94 and at 0.3 with 0.43. Each proposal below the threshold costs one
-set intersection; each band costs a hash per query and per insert, which is
-why fewer, shorter bands beat 128 permutations here (docs/benchmarks.md).
+a curve that finds only ~82% of pairs at the threshold; the default b=16, r=3
+(48 permutations) finds a pair at s=0.7 with probability 0.9988, at 0.5 with
+0.88 and at 0.3 with 0.36. Each proposal below the threshold costs one set
+intersection; each band costs a hash per query and per insert, and each
+permutation a column of the sketch, which is why 16 short bands beat 128
+permutations here (measured in docs/benchmarks.md).
 
 Persistence: with ``MinhashConfig.redis`` set, the LSH buckets live in Redis
 (datasketch's ``storage_config``) and so do the shingle sets and labels needed
@@ -35,6 +36,7 @@ from datasketch import LeanMinHash, MinHash, MinHashLSH
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _WORD_RE = re.compile(r"\w+")
+_BYTES_WORD_RE = re.compile(rb"\w+")
 _SCHEME = "affine32"  # datasketch's default since 2.0: 32-bit hashes, uint32 arithmetic
 _EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's value for "no element seen"
 _CHUNK = 256  # examples per numpy batch: bounds the (shingles x num_perm) matrix
@@ -57,9 +59,9 @@ class MinhashConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     shingle_words: int = Field(5, ge=1)
-    num_perm: int = Field(64, ge=2)
+    num_perm: int = Field(48, ge=2)
     threshold: float = Field(0.7, gt=0, le=1)  # exact Jaccard >= threshold is a duplicate
-    bands: int = Field(21, ge=2)
+    bands: int = Field(16, ge=2)
     rows: int = Field(3, ge=1)
     seed: int = 1
     redis: RedisConfig | None = None
@@ -88,13 +90,17 @@ def shingles(text: str, cfg: MinhashConfig) -> set[bytes]:
 
     A text of at most k words is one shingle, a text without words none.
     """
-    words = _WORD_RE.findall(text.lower())
-    if len(words) <= cfg.shingle_words:
-        return {" ".join(words).encode()} if words else set()
+    k = cfg.shingle_words
+    if text.isascii():  # bytes \w is str \w on ASCII, and skips encoding every word
+        words = _BYTES_WORD_RE.findall(text.lower().encode())
+    else:
+        words = [w.encode() for w in _WORD_RE.findall(text.lower())]
+    if len(words) <= k:
+        return {b" ".join(words)} if words else set()
     # Slice one joined buffer instead of joining every k-gram: fewer allocations.
-    joined = " ".join(words).encode()
-    ends = list(accumulate(map((1).__add__, map(len, joined.split(b" ")))))
-    return {joined[a : b - 1] for a, b in zip([0, *ends], ends[cfg.shingle_words - 1 :])}
+    joined = b" ".join(words)
+    ends = list(accumulate(map((1).__add__, map(len, words))))
+    return {joined[a : b - 1] for a, b in zip([0, *ends], ends[k - 1 :])}
 
 
 def jaccard(a: Set[bytes], b: Set[bytes]) -> float:
