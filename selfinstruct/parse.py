@@ -102,12 +102,12 @@ def parse_instances(text: str, is_classification: bool, finish_reason: str | Non
     return Parsed(items=pairs, truncated=truncated)
 
 
-def _labelled_fields(body: str, names: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(name, value) in order; a value runs until the next labelled line."""
+def _labelled_fields(body: str, names: tuple[str, ...], last: str | None = None) -> list[tuple[str, str]]:
+    """(name, value) in order; a value runs until the next labelled line, and the `last` field to the end."""
     pattern = re.compile(rf"^\s*[*]*({'|'.join(names)})\b[^:\n]*?[*]*\s*:?[*]*\s?(.*)$", re.IGNORECASE)
     fields: list[tuple[str, list[str]]] = []
     for line in body.split("\n"):
-        match = pattern.match(line)
+        match = None if fields and fields[-1][0] == last else pattern.match(line)
         if match and (match.group(1).lower() == "example" or ":" in line):
             fields.append((match.group(1).lower(), [match.group(2)]))
         elif fields:
@@ -148,7 +148,9 @@ def parse_alpaca_tasks(text: str, finish_reason: str | None) -> Parsed[tuple[str
     cut = _drop_cut_off([block for block in blocks if block], finish_reason)
     tasks: list[tuple[str, Instance]] = []
     for block in cut.items:
-        fields = dict(_labelled_fields(block, ("instruction", "input", "output")))
+        # Output is the last field of a task: an "Instruction:" line inside it is output text, and cannot
+        # replace the task's instruction (a later duplicate label would win in the dict).
+        fields = dict(_labelled_fields(block, ("instruction", "input", "output"), last="output"))
         instruction = " ".join(fields.get("instruction", "").split())
         output = fields.get("output", "")
         if instruction and output:
