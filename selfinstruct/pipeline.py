@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 MAX_IDLE_ROUNDS = 25  # rounds in a row without a new example before we call the teacher stuck
 RECENT_ROUNDS = 20  # rounds whose yield predicts the next ones' (to stop starting rounds near the target)
+# alpaca_data.json is rewritten whole (O(pool)); pipelined rounds commit several times a second, so the
+# file follows the store at most this often, and always at the end of a run.
+EXPORT_INTERVAL = 5.0
 TARGET_REACHED = "target reached"
 MAX_ROUNDS = "max_rounds reached"
 
@@ -156,7 +159,9 @@ class GrowSession:
             collected = await self._collect(teacher, self.store.next_round())
         finally:
             await teacher.close()
-        return self._commit(collected, endpoints)
+        summary = self._commit(collected, endpoints)
+        export_alpaca(self.store, self.run_dir)
+        return summary
 
     def run_rounds(self, endpoints: Endpoints, on_round: Callable[[RoundSummary], None] | None = None) -> int:
         """Rounds until the target, max_rounds or a budget stops them (see `stopped`); returns how many."""
@@ -165,7 +170,7 @@ class GrowSession:
     async def _pipelined(self, endpoints: Endpoints, on_round: Callable[[RoundSummary], None] | None) -> int:
         teacher = self._teacher(endpoints)
         window: deque[asyncio.Task[CollectedRound]] = deque()
-        number, committed = self.store.next_round(), 0
+        number, committed, exported = self.store.next_round(), 0, time.monotonic()
         try:
             while True:
                 while self._may_start(len(window), committed):
@@ -177,6 +182,9 @@ class GrowSession:
                 window.popleft()
                 summary = self._commit(collected, endpoints)
                 committed += 1
+                if time.monotonic() - exported >= EXPORT_INTERVAL:
+                    export_alpaca(self.store, self.run_dir)
+                    exported = time.monotonic()
                 if on_round:
                     on_round(summary)
         finally:
@@ -189,7 +197,8 @@ class GrowSession:
         if in_flight >= (self.config.pipeline_rounds or 1) or not self.wants_round(committed + in_flight):
             return False
         # Near the target, rounds in flight are expected to fill it; starting more would be waste.
-        expected = sum(self._recent_kept) / len(self._recent_kept) if self._recent_kept else float("inf")
+        recent = self._recent_kept
+        expected = sum(recent) / len(recent) if recent else self.config.prompts_per_round  # a guess: 1 per prompt
         return in_flight == 0 or self.accepted + in_flight * expected < self.config.target
 
     def _teacher(self, endpoints: Endpoints) -> OpenAITeacher:
@@ -217,7 +226,7 @@ class GrowSession:
         return plan_self_instruct(self.config, self.seeds, self.machine[:visible], round_no)
 
     def _commit(self, collected: CollectedRound, endpoints: Endpoints) -> RoundSummary:
-        """The final pass and the round's one transaction; then the Alpaca file is rewritten."""
+        """The final pass and the round's one transaction."""
         accepted: list[Candidate] = []
         rejections = list(collected.rejections)
         try:
@@ -239,7 +248,6 @@ class GrowSession:
         self._machine_rounds += [collected.number] * len(accepted)
         self._recent_kept.append(len(accepted))
         summary.spent = self.ledger.spent()
-        export_alpaca(self.store, self.run_dir)
         self._check_idle(summary)
         return summary
 
@@ -297,10 +305,12 @@ def grow(config: GrowConfig, on_round: Callable[[RoundSummary], None] | None = N
     """Grow the run in `config.out` to `config.target` accepted examples; resumes what is there."""
     with GrowSession(config) as session:
         rounds = 0
-        if session.wants_round(0):
-            with open_teacher(config, session.run_dir) as endpoints:
-                rounds = session.run_rounds(endpoints, on_round)
-        path = export_alpaca(session.store, session.run_dir)
+        try:
+            if session.wants_round(0):
+                with open_teacher(config, session.run_dir) as endpoints:
+                    rounds = session.run_rounds(endpoints, on_round)
+        finally:  # also on Ctrl-C or a teacher failure: the file shows every committed round
+            path = export_alpaca(session.store, session.run_dir)
         store = session.store
         return GrowResult(session.accepted, config.target, rounds, path, store.drop_counts(), session.stopped,
                           session.usage, session.ledger.spent(), store.dead_letter_counts())

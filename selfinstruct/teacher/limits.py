@@ -51,11 +51,11 @@ class TokenBucket:
     """`per_minute` units a minute, refilled continuously; starts full, as a fresh provider window does."""
 
     per_minute: float
-    level: float = -1.0
+    level: float | None = None  # None until first used; negative while waiting out a provider's reset
     updated: float = 0.0
 
     def refill(self, now: float) -> None:
-        if self.level < 0:
+        if self.level is None:
             self.level, self.updated = self.per_minute, now
         self.level = min(self.per_minute, self.level + (now - self.updated) * self.per_minute / 60.0)
         self.updated = now
@@ -63,17 +63,19 @@ class TokenBucket:
     def wait_for(self, amount: float, now: float) -> float:
         """Seconds until `amount` can be taken (0 when it can now). More than a full bucket waits for a full one."""
         self.refill(now)
+        assert self.level is not None
         missing = min(amount, self.per_minute) - self.level
         return 0.0 if missing <= 0 else missing * 60.0 / self.per_minute
 
     def take(self, amount: float) -> None:
+        assert self.level is not None
         self.level -= amount
 
     def sync(self, remaining: int | None, reset: float | None, now: float) -> None:
         """Never believe we have more left than the provider says; empty until its reset if it says 0."""
         self.refill(now)
         if remaining is not None:
-            self.level = min(self.level, float(remaining))
+            self.level = min(self.level or 0.0, float(remaining))
         if remaining == 0 and reset:
             self.level = -reset * self.per_minute / 60.0  # refills to 0 exactly at the reset
 

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 # Connections per SDK client. httpcore scans every pooled connection on each request (measured: 4.5 ms
 # of CPU per request with one pool of 128, 2.6 ms with pools of 8), so an endpoint gets several clients.
 CONNECTIONS_PER_CLIENT = 8
+# The SDK's aiohttp transport (`pip install 'openai[aiohttp]'`) costs about half the CPU per request of
+# its default httpx one (measured: 1.2 vs 2.0 ms); we use it when it is installed.
+_AIOHTTP = getattr(openai, "DefaultAioHttpClient", None)
 CHARS_PER_TOKEN = 4  # rough prompt-token estimate for the tokens-per-minute limit
 
 
@@ -83,7 +86,11 @@ class OpenAITeacher:
     def _client(self, url: str, connections: int) -> openai.AsyncOpenAI:
         # max_retries=0: tenacity is the only layer that retries, so attempts stay bounded.
         limits = Limits(max_connections=connections, max_keepalive_connections=connections)
-        http = openai.DefaultAsyncHttpxClient(limits=limits, timeout=self.timeout, verify=self._tls)
+        options = {"limits": limits, "timeout": self.timeout, "verify": self._tls}
+        try:
+            http = _AIOHTTP(**options) if _AIOHTTP is not None else openai.DefaultAsyncHttpxClient(**options)
+        except RuntimeError:  # the SDK says its aiohttp extra is missing
+            http = openai.DefaultAsyncHttpxClient(**options)
         return openai.AsyncOpenAI(base_url=url, api_key=self.api_key, timeout=self.timeout, max_retries=0,
                                   http_client=http)
 

@@ -1,0 +1,240 @@
+"""Teacher throughput: our pipelined grow vs an Alpaca-style serial loop, on the same teacher in the same run.
+
+    .venv/bin/python bench/teacher_bench.py                      # fake teacher: L=0.5 s, C=128 and C=32
+    .venv/bin/python bench/teacher_bench.py --cpu-minutes 3      # also the real CPU teacher (SmolLM2, llama.cpp)
+
+The fake teacher runs as a SEPARATE process (`python -m selfinstruct.testing.fake_teacher`), so the CPU time
+we report (time.process_time of this process) is the pipeline's alone. The serial loop is the reference
+pattern of Alpaca's `generate_instruction.py` (and Self-Instruct's bootstrap script): send a batch of 5
+prompts together with the openai client, wait for the whole batch, filter, then send the next batch. It uses
+our prompts, parser and filters, so the ratio measures how the teacher is driven, nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import openai
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from selfinstruct.config import GrowConfig, build_config  # noqa: E402
+from selfinstruct.filters.base import EMPTY_OUTPUT  # noqa: E402
+from selfinstruct.filters.dedup_stage import DedupStage  # noqa: E402
+from selfinstruct.filters.heuristics import check_instruction, instruction_checks  # noqa: E402
+from selfinstruct.methods import (  # noqa: E402
+    classify_request, instance_request, plan_self_instruct, read_classification, read_generation, read_instances,
+)
+from selfinstruct.pipeline import grow  # noqa: E402
+from selfinstruct.records import Candidate  # noqa: E402
+from selfinstruct.seeds import load_seeds  # noqa: E402
+from selfinstruct.store import Store  # noqa: E402
+from selfinstruct.teacher.base import TeacherReply, TeacherRequest  # noqa: E402
+from selfinstruct.teacher.registry import open_teacher  # noqa: E402
+
+BATCH = 5  # Alpaca's request_batch_size
+
+
+@dataclass
+class Result:
+    name: str
+    accepted: int
+    seconds: float
+    requests: int
+    cpu: float
+    server_cpu: float | None = None
+
+    @property
+    def per_second(self) -> float:
+        return self.accepted / self.seconds
+
+
+class FakeServer:
+    """The fake teacher in its own process; its CPU time is read from /proc."""
+
+    def __init__(self, latency: float, capacity: int, seed: int = 11):
+        argv = [sys.executable, "-m", "selfinstruct.testing.fake_teacher", "--port", "0",
+                "--latency", str(latency), "--capacity", str(capacity), "--seed", str(seed)]
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        assert self.process.stdout is not None
+        self.base_url = self.process.stdout.readline().split()[-1]
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(self.base_url.removesuffix("/v1") + "/stats") as response:
+            return json.load(response)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def run_ours(config: GrowConfig, requests_now) -> Result:
+    before, cpu, started = requests_now(), time.process_time(), time.perf_counter()
+    result = grow(config)
+    seconds = time.perf_counter() - started
+    return Result("ours (pipelined)", result.accepted, seconds, requests_now() - before, time.process_time() - cpu)
+
+
+class SerialLoop:
+    """Alpaca-style: batches of 5 prompts sent together, each batch awaited before the next."""
+
+    def __init__(self, config: GrowConfig, base_url: str, model: str, run_dir: Path):
+        self.config = config.model_copy(update={"prompts_per_round": BATCH})
+        self.client = openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=2,
+                                         timeout=config.request_timeout)
+        self.model = model
+        self.store = Store.open(run_dir)
+        self.store.add_seeds(load_seeds(config.seeds), "bench")
+        self.seeds = self.store.seed_tasks()
+        self.dedup = DedupStage.from_store(config.filters, self.store)
+        self.checks = instruction_checks(config.filters)
+        self.machine: list[str] = []
+        self.requests = 0
+
+    async def ask(self, request: TeacherRequest) -> TeacherReply | None:
+        d = request.decoding
+        params = dict(model=self.model, temperature=d.temperature, top_p=d.top_p, max_tokens=d.max_tokens,
+                      presence_penalty=d.presence_penalty, frequency_penalty=d.frequency_penalty)
+        if d.stop:
+            params["stop"] = list(d.stop)
+        self.requests += 1
+        try:
+            if self.config.api == "chat":
+                r = await self.client.chat.completions.create(
+                    messages=[{"role": "user", "content": request.prompt}], **params)
+                text = r.choices[0].message.content or ""
+            else:
+                r = await self.client.completions.create(prompt=request.prompt, **params)
+                text = r.choices[0].text or ""
+        except openai.OpenAIError:
+            return None
+        return TeacherReply(text=text, finish_reason=r.choices[0].finish_reason)
+
+    async def batched(self, requests: list[TeacherRequest]) -> list[TeacherReply | None]:
+        replies: list[TeacherReply | None] = []
+        for start in range(0, len(requests), BATCH):
+            replies += await asyncio.gather(*(self.ask(r) for r in requests[start:start + BATCH]))
+        return replies
+
+    async def one_round(self, round_no: int) -> int:
+        plans = plan_self_instruct(self.config, self.seeds, self.machine, round_no)
+        candidates: list[Candidate] = []
+        for plan, reply in zip(plans, await self.batched([p.request for p in plans])):
+            if reply is not None:
+                candidates += read_generation(plan, reply, round_no)[0]
+        candidates = [c for c in candidates if check_instruction(c.instruction, self.checks).keep
+                      and self.dedup.rouge_duplicate(c.instruction) is None]
+        labels = await self.batched([classify_request(self.config, c.instruction) for c in candidates])
+        candidates = [c.model_copy(update={"is_classification": read_classification(r)})
+                      for c, r in zip(candidates, labels)]
+        replies = await self.batched([instance_request(self.config, c) for c in candidates])
+        kept = 0
+        for cand, reply in zip(candidates, replies):
+            if reply is None:
+                continue
+            cand = read_instances(cand, reply, self.config.instances_per_task)
+            if cand.instances and self.dedup.check(cand).reason is None:
+                self.dedup.add(cand)
+                self.machine.append(cand.instruction)
+                kept += 1
+        return kept
+
+    async def run(self, seconds: float) -> Result:
+        cpu, started, round_no = time.process_time(), time.perf_counter(), 0
+        while time.perf_counter() - started < seconds:
+            round_no += 1
+            await self.one_round(round_no)
+        await self.client.close()
+        self.store.close()
+        return Result("Alpaca-style serial (batch 5)", len(self.machine), time.perf_counter() - started,
+                      self.requests, time.process_time() - cpu)
+
+
+def fake_scenario(latency: float, capacity: int, target: int, serial_seconds: float, work: Path) -> list[str]:
+    server = FakeServer(latency, capacity)
+    try:
+        config = build_config({"backend": "openai", "base_url": [server.base_url], "out": work / f"ours-{capacity}",
+                               "target": target, "concurrency": capacity, "model": "fake-teacher"})
+        cpu0 = server.cpu_seconds()
+        ours = run_ours(config, lambda: server.stats()["requests"])
+        ours.server_cpu = server.cpu_seconds() - cpu0
+        loop = SerialLoop(config, server.base_url, "fake-teacher", work / f"serial-{capacity}")
+        serial = asyncio.run(loop.run(serial_seconds))
+    finally:
+        server.stop()
+    return rows(f"fake L={latency:g}s C={capacity}", ours, serial, capacity / latency)
+
+
+def cpu_scenario(minutes: float, work: Path) -> list[str]:
+    """The bundled SmolLM2 through llama.cpp (one server for both): ours for `minutes`, then the serial loop."""
+    server_config = build_config({"backend": "cpu", "out": work / "cpu-server"})
+    with open_teacher(server_config, work) as endpoints:
+        # Attach to the running server; one round per grow() call so we can stop between rounds.
+        config = build_config({"backend": "cpu", "base_url": endpoints.base_urls, "out": work / "ours-cpu",
+                               "target": 100000, "max_rounds": 1})
+        ours = Result("ours (pipelined)", 0, 0.0, 0, 0.0)
+        started, cpu = time.perf_counter(), time.process_time()
+        while time.perf_counter() - started < minutes * 60:
+            result = grow(config)
+            ours.accepted = result.accepted
+            ours.requests += result.usage.requests
+        ours.seconds, ours.cpu = time.perf_counter() - started, time.process_time() - cpu
+        loop = SerialLoop(config, endpoints.base_urls[0], endpoints.model, work / "serial-cpu")
+        serial = asyncio.run(loop.run(minutes * 60))
+    return rows(f"cpu SmolLM2-135M (~{minutes:g} min each)", ours, serial, None, per_hour=True)
+
+
+def rows(scenario: str, ours: Result, serial: Result, capacity_rate: float | None, per_hour: bool = False) -> list[str]:
+    scale, unit = (3600, "/h") if per_hour else (1, "/s")
+    lines = []
+    for r in (ours, serial):
+        rate = r.requests / r.seconds
+        of_capacity = f"{rate / capacity_rate:.0%}" if capacity_rate else "-"
+        cpu_each = f"{1000 * r.cpu / r.accepted:.2f}" if r.accepted else "-"
+        server = f"{r.server_cpu:.1f}" if r.server_cpu is not None else "-"
+        lines.append(f"| {scenario} | {r.name} | {r.accepted} | {r.seconds:.1f} | {r.per_second * scale:.1f}{unit} | "
+                     f"{r.requests} | {rate:.1f} | {of_capacity} | {cpu_each} | {server} |")
+    ratio = ours.per_second / serial.per_second if serial.per_second else float("inf")
+    lines.append(f"| {scenario} | ratio ours / serial | | | {ratio:.1f}x | | | | | |")
+    return lines
+
+
+HEADER = ("| scenario | loop | accepted | wall s | accepted rate | requests | requests/s | of C/L | "
+          "our CPU ms / accepted | server CPU s |\n|---|---|---|---|---|---|---|---|---|---|")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--capacities", type=int, nargs="+", default=[128, 32])
+    parser.add_argument("--target", type=int, default=2000, help="accepted examples our pipeline grows")
+    parser.add_argument("--serial-seconds", type=float, default=30.0)
+    parser.add_argument("--cpu-minutes", type=float, default=0.0, help="also the real CPU teacher, this long each")
+    args = parser.parse_args()
+    lines = [HEADER]
+    with tempfile.TemporaryDirectory() as tmp:
+        for capacity in args.capacities:
+            lines += fake_scenario(args.latency, capacity, args.target, args.serial_seconds, Path(tmp))
+            print("\n".join(lines), flush=True)
+        if args.cpu_minutes:
+            lines += cpu_scenario(args.cpu_minutes, Path(tmp))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

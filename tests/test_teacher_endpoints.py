@@ -1,0 +1,107 @@
+"""Several endpoints: the least busy gets the request; one that keeps failing is set aside, then tried again."""
+
+from __future__ import annotations
+
+import asyncio
+
+from selfinstruct.teacher.base import TeacherRequest
+from selfinstruct.teacher.endpoints import Endpoint, EndpointPool
+from selfinstruct.teacher.openai_compat import OpenAITeacher
+from selfinstruct.teacher.retry import CONNECTION, RATE_LIMITED, SERVER_ERROR, TIMEOUT
+from selfinstruct.teacher.server import free_port
+from selfinstruct.config import SELF_INSTRUCT_CLASSIFY
+from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _pool(*urls: str, clock: FakeClock) -> EndpointPool[str]:
+    return EndpointPool([Endpoint(url, ["client"]) for url in urls], failures_to_set_aside=3,
+                        base_cooldown=1.0, max_cooldown=4.0, clock=clock, sleep=clock.sleep)
+
+
+def test_the_endpoint_with_fewest_outstanding_is_chosen() -> None:
+    pool = _pool("a", "b", clock=FakeClock())
+    first, second, third = (asyncio.run(pool.acquire()) for _ in range(3))
+    assert [first.base_url, second.base_url, third.base_url] == ["a", "b", "a"]
+    pool.release(first, None)
+    pool.release(third, None)
+    assert asyncio.run(pool.acquire()).base_url == "a"
+
+
+def test_failures_in_a_row_set_an_endpoint_aside_with_a_doubling_cool_down() -> None:
+    clock = FakeClock()
+    pool = _pool("a", "b", clock=clock)
+    a = pool.endpoints[0]
+    for error in (SERVER_ERROR, TIMEOUT, CONNECTION):
+        a.outstanding += 1
+        pool.release(a, error)
+    assert a.set_aside_until == 1.0
+    assert pool.choose() is pool.endpoints[1]
+    clock.now = 1.0
+    for _ in range(3):
+        a.outstanding += 1
+        pool.release(a, CONNECTION)
+    assert a.set_aside_until == 1.0 + 2.0  # the second cool-down is twice the first
+    clock.now = 3.0
+    a.outstanding += 1
+    pool.release(a, None)  # one success forgives it
+    assert a.failures == 0 and a.cooldowns == 0
+
+
+def test_rate_limits_and_a_success_between_failures_do_not_set_an_endpoint_aside() -> None:
+    pool = _pool("a", clock=FakeClock())
+    a = pool.endpoints[0]
+    for error in (SERVER_ERROR, SERVER_ERROR, None, SERVER_ERROR, RATE_LIMITED, RATE_LIMITED, RATE_LIMITED):
+        a.outstanding += 1
+        pool.release(a, error)
+    assert a.set_aside_until == 0.0
+
+
+def test_failures_of_attempts_sent_before_the_cool_down_do_not_lengthen_it() -> None:
+    clock = FakeClock()
+    pool = _pool("a", clock=clock)
+    a = pool.endpoints[0]
+    for _ in range(10):
+        a.outstanding += 1
+        pool.release(a, CONNECTION)
+    assert a.set_aside_until == 1.0 and a.cooldowns == 1
+
+
+def test_with_every_endpoint_set_aside_a_request_waits_for_the_soonest() -> None:
+    clock = FakeClock()
+    pool = _pool("a", "b", clock=clock)
+    pool.endpoints[0].set_aside_until = 5.0
+    pool.endpoints[1].set_aside_until = 2.0
+    chosen = asyncio.run(pool.acquire())
+    assert chosen.base_url == "b" and clock.now == 2.0
+
+
+def test_a_dead_endpoint_is_set_aside_and_the_live_one_answers_everything() -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there: connections are refused
+
+    async def send_all(teacher: OpenAITeacher) -> list[str]:
+        requests = [TeacherRequest(stage="classify", prompt=f"Is {n} even?", decoding=SELF_INSTRUCT_CLASSIFY)
+                    for n in range(60)]
+        try:
+            return [reply.text for reply in await asyncio.gather(*(teacher.complete(r) for r in requests))]
+        finally:
+            await teacher.close()
+
+    with FakeTeacher(FakeTeacherConfig(seed=2)) as live:
+        teacher = OpenAITeacher(base_urls=[dead, live.base_url], model="m", concurrency=4, max_attempts=5,
+                                timeout=5.0)
+        replies = asyncio.run(send_all(teacher))
+        assert len(replies) == 60 and live.stats()["requests"] == 60
+    dead_endpoint, live_endpoint = teacher.pool.endpoints
+    assert dead_endpoint.cooldowns >= 1  # it was set aside
+    assert dead_endpoint.sent < 30 and live_endpoint.sent >= 60
