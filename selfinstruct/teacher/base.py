@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Literal
@@ -29,10 +30,16 @@ class TeacherRequest(BaseModel):
             "api": api,
             "model": model,
             "prompt": self.prompt,
-            "decoding": self.decoding.model_dump(mode="json"),
+            "decoding": _decoding_fields(self.decoding),
             "sample": self.sample,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _decoding_fields(decoding: Decoding) -> dict[str, object]:
+    # A run has a handful of decodings and asks thousands of keys: dump each once.
+    return decoding.model_dump(mode="json")
 
 
 class TeacherReply(BaseModel):
