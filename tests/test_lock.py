@@ -78,7 +78,8 @@ def _grow_argv(teacher: FakeTeacher, out: Path, *flags: str) -> list[str]:
 
 # Imports the CLI, then waits for a line on stdin before running it as `python -m selfinstruct` would: the
 # processes of this test pay Python's start-up together, in parallel, and each runs the moment it is told to.
-ARMED = "import sys, selfinstruct.cli; sys.stdin.readline(); selfinstruct.cli.app(sys.argv[1:], prog_name='selfinstruct')"
+ARMED = ("import sys, selfinstruct.cli; sys.stdin.readline(); "
+         "selfinstruct.cli.app(sys.argv[1:], prog_name='selfinstruct')")
 
 
 def _armed(argv: list[str]) -> subprocess.Popen[str]:

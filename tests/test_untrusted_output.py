@@ -26,10 +26,8 @@ from selfinstruct.export import export_alpaca
 from selfinstruct.methods import PromptPlan, plan_self_instruct, read_generation, read_instances
 from selfinstruct.parse import clean_text, parse_alpaca_tasks, parse_instances, parse_instructions
 from selfinstruct.pipeline import grow
-from selfinstruct.prompts import (
-    render_alpaca_prompt, render_classify_prompt, render_instance_prompt, render_instruction_prompt,
-)
-from selfinstruct.records import Candidate, Instance, Rejection, SeedTask
+from selfinstruct.prompts import render_alpaca_prompt, render_classify_prompt, render_instance_prompt
+from selfinstruct.records import Instance, SeedTask
 from selfinstruct.seeds import DEFAULT_SEEDS, load_seeds
 from selfinstruct.store import STORE_NAME, RoundRecord, Store
 from selfinstruct.teacher.base import TeacherReply, TeacherRequest
