@@ -124,32 +124,32 @@ def rouge_sample(seeds, stream, ours, brute, picks, workers, full: bool) -> Coun
     """Decide each picked candidate with real rouge-score over ours' pool at that time.
 
     full: score every pool text. Otherwise score the pool texts whose brute-force
-    F is >= 0.5 (every possible duplicate) plus 20 random ones, and check that
-    each of those F values equals the brute force's bit for bit.
+    F is >= 0.5 (every possible duplicate) plus 20 random ones.
     """
     pool_all = [tokenize(t) for t in kept_pool(seeds, stream, ours["drops"])]
+    vocab: dict[str, int] = {}
+    encoded = [_chars(p, vocab) for p in pool_all]
     stats: Counter = Counter()
     for i in picks:
         cand = tokenize(stream[i])
-        pool = pool_all[: ours["pool_before"][i]]
-        chosen = range(len(pool)) if full else _suspects(cand, pool, i)
-        f = workers.map(partial(reference_f, cand), [pool[j] for j in chosen], chunksize=512)
-        ref_drop = max(f, default=0.0) > THRESHOLD
-        stats["agree"] += ref_drop == ours["drops"][i]
+        size = ours["pool_before"][i]
+        chosen = range(size) if full else _suspects(_chars(cand, vocab), len(cand), encoded[:size], i)
+        f = workers.map(partial(reference_f, cand), [pool_all[j] for j in chosen], chunksize=512)
+        stats["agree"] += (max(f, default=0.0) > THRESHOLD) == ours["drops"][i]
         stats["checked"] += 1
         if full:
             stats["max_equal"] += max(f, default=0.0) == brute[i]
     return stats
 
 
-def _suspects(cand: list[str], pool: list[list[str]], seed: int) -> list[int]:
-    vocab: dict[str, int] = {}
-    enc = lambda toks: "".join(chr(vocab.setdefault(t, len(vocab))) for t in toks)  # noqa: E731
-    c = enc(cand)
-    lcs = process.cdist([c], [enc(p) for p in pool], scorer=LCSseq.similarity, dtype=np.int32)[0]
+def _chars(tokens: list[str], vocab: dict[str, int]) -> str:
+    return "".join(chr(vocab.setdefault(t, len(vocab))) for t in tokens)
+
+
+def _suspects(cand: str, m: int, pool: list[str], seed: int) -> list[int]:
+    lcs = process.cdist([cand], pool, scorer=LCSseq.similarity, dtype=np.int32)[0]
     n = np.array([len(p) for p in pool], dtype=np.float64)
-    m = max(len(cand), 1)
-    p, r = lcs / np.maximum(n, 1), lcs / m
+    p, r = lcs / np.maximum(n, 1), lcs / max(m, 1)
     f = np.divide(2 * p * r, p + r, out=np.zeros_like(p), where=(p + r) > 0)
     rng = random.Random(seed)
     return sorted(set(np.flatnonzero(f >= 0.5).tolist()) | set(rng.sample(range(len(pool)), min(20, len(pool)))))

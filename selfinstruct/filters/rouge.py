@@ -128,8 +128,9 @@ def _limits(m: int, threshold: float) -> _Limits:
     return _Limits(m - need[lo] + 1, lo, np.array(need[: hi + 1], dtype=np.int64), tuple(longest))
 
 
-def _encode(ids: Sequence[int]) -> TokenSeq:
-    if all(i < _MAX_CHAR for i in ids):
+def _encode(ids: Sequence[int], vocab_size: int) -> TokenSeq:
+    # Ids are below the vocabulary size, so a small vocabulary needs no per-id check.
+    if vocab_size <= _MAX_CHAR or all(i < _MAX_CHAR for i in ids):
         return "".join(map(chr, ids))
     return tuple(ids)
 
@@ -197,7 +198,7 @@ class RougeIndex:
         tokens = tokenize(text)
         m = len(tokens)
         known = [i for i in map(self._vocab.get, tokens) if i is not None]
-        seq = _encode(known)
+        seq = _encode(known, len(self._vocab))
         if m and len(known) == m and seq in self._first_copy:
             # Same tokens: F = 1.0, the largest possible, so no other text can beat it.
             return RougeMatch(rouge_f(m, m, m), self._texts[self._first_copy[seq]])
@@ -261,7 +262,7 @@ class RougeIndex:
             self._df[i] += 1
         j = len(self._texts)
         self._texts.append(text)
-        self._seqs.append(_encode(ids))
+        self._seqs.append(_encode(ids, len(self._vocab)))
         self._first_copy.setdefault(self._seqs[-1], j)
         if j == len(self._lens):
             self._lens = np.concatenate([self._lens, np.zeros_like(self._lens)])
