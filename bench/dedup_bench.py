@@ -267,22 +267,84 @@ def minhash_report(rows: list[dict], cfg: MinhashConfig) -> dict:
     planted = {(ids[r["parent"]], k) for k, r in enumerate(rows) if r["parent"] in ids and r["op"] != "heavy"}
     planted_true = planted & truth
     return {"docs": len(docs), "wall": wall, "cpu": cpu, "flagged": flagged, "true_pairs": len(truth),
-            "pair_recall": len(found & truth) / max(1, len(truth)), "pair_precision": len(found & truth) / max(1, len(found)),
+            "pair_recall": len(found & truth) / max(1, len(truth)),
+            "pair_precision": len(found & truth) / max(1, len(found)),
             "decision_recall": flagged_right / max(1, should), "decision_precision": flagged_right / max(1, flagged),
             "should_flag": should, "planted": len(planted), "planted_true": len(planted_true),
             "planted_found": len(planted_true & found)}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=None, help="first N stream lines only")
     parser.add_argument("--sample", type=int, default=2000, help="candidates checked with real rouge-score (suspects)")
-    parser.add_argument("--full-sample", type=int, default=100, help="candidates checked with real rouge-score (whole pool)")
+    parser.add_argument("--full-sample", type=int, default=100,
+                        help="candidates checked with real rouge-score (whole pool)")
     parser.add_argument("--sizes", default="1000,10000,50000", help="pool sizes for the timed reference")
     parser.add_argument("--ref-candidates", type=int, default=20, help="reference candidates per pool size")
     parser.add_argument("--skip-minhash", action="store_true")
     parser.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def report_agreement(seeds: list[str], stream: list[str], ours: dict) -> tuple[np.ndarray, list[int]]:
+    """(b): every decision against the brute force; returns its max F and the boundary candidates."""
+    start = time.perf_counter()
+    brute = brute_force_max(seeds, stream, ours["drops"])
+    agree = sum((b > THRESHOLD) == d for b, d in zip(brute, ours["drops"]))
+    exact = sum(s == b for s, b, d in zip(ours["scores"], brute, ours["drops"]) if d)
+    print(f"[check b] brute force (rapidfuzz, every pool text, rouge-score float formula) in "
+          f"{time.perf_counter() - start:.0f} s: decisions agree {agree}/{len(stream)} "
+          f"({100 * agree / len(stream):.3f}%); score equal on {exact}/{sum(ours['drops'])} drops")
+    boundary = [i for i, b in enumerate(brute) if abs(b - THRESHOLD) <= 1e-9]
+    bdrop = sum(ours["drops"][i] for i in boundary)
+    same = sum((brute[i] > THRESHOLD) == ours["drops"][i] for i in boundary)
+    print(f"[boundary] {len(boundary)} candidates with true max F = 0.7: {bdrop} dropped (F computed "
+          f"0.7000000000000001), {len(boundary) - bdrop} kept; ours agrees on {same}")
+    return brute, boundary
+
+
+def report_rouge_score(seeds, stream, ours, brute, boundary, args, workers) -> None:
+    rng = random.Random(1)
+    suspects = sorted(set(rng.sample(range(len(stream)), min(args.sample, len(stream))) + boundary))
+    whole = sorted(rng.sample(range(len(stream)), min(args.full_sample, len(stream))))
+    for label, picks, full in [("suspects", suspects, False), ("whole pool", whole, True)]:
+        start = time.perf_counter()
+        stats = rouge_sample(seeds, stream, ours, brute, picks, workers, full)
+        extra = f", max F equal to brute force on {stats['max_equal']}" if full else ""
+        print(f"[check rouge-score, {label}] {stats['agree']}/{stats['checked']} decisions agree{extra} "
+              f"({time.perf_counter() - start:.0f} s)")
+
+
+def report_speed(seeds, stream, ours, args, workers) -> None:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    table = timed_reference(kept_pool(seeds, stream, ours["drops"]), stream, sizes, args.ref_candidates, 2000, workers)
+    for row in table:
+        print(f"[speed] pool {row['pool']:>6}: reference {row['ref_ms']:9.1f} ms/candidate, "
+              f"ours {row['ours_ms']:.3f} ms, "
+              f"speedup {row['ref_ms'] / row['ours_ms']:,.0f}x, decisions agree {row['agree']}/{row['n']}")
+    keep_rate = 1 - sum(ours["drops"]) / len(stream)
+    print(f"[projection] reference to grow a 50K pool at this keep rate ({keep_rate:.2f}): "
+          f"{projected_reference_hours(table, keep_rate):.1f} h (linear fit of ms/candidate over pool size)")
+
+
+def print_minhash(rows: list[dict]) -> None:
+    cfg = MinhashConfig()
+    mh = minhash_report(rows, cfg)
+    print(f"[minhash] {cfg.model_dump(exclude={'redis'})}")
+    print(f"[minhash] grow pass over {mh['docs']} docs (shingle, sketch, query, insert kept): "
+          f"{mh['docs'] / mh['wall']:.0f} docs/s wall, {mh['docs'] / mh['cpu']:.0f} docs/s cpu, "
+          f"flagged {mh['flagged']}")
+    print(f"[minhash] true pairs (exact Jaccard >= {cfg.threshold}, all-pairs join): {mh['true_pairs']}; "
+          f"insert-all pass: pair recall {mh['pair_recall']:.4f}, precision {mh['pair_precision']:.4f}")
+    print(f"[minhash] grow decisions: recall {mh['decision_recall']:.4f} of {mh['should_flag']} candidates "
+          f"with a true partner in the pool, precision {mh['decision_precision']:.4f}")
+    print(f"[minhash] planted parent/child pairs: {mh['planted']}, of which {mh['planted_true']} have "
+          f"Jaccard >= {cfg.threshold}; found {mh['planted_found']}")
+
+
+def main() -> None:
+    args = parse_args()
     if args.rss_child:
         return rss_child(args.rss_child)
     check_reference_wrapper()
@@ -290,62 +352,20 @@ def main() -> None:
     stream = [r["instruction"] for r in rows]
     seeds = [json.loads(line)["instruction"] for line in SEEDS.open()]
     print(f"stream {len(stream)} candidates, initial pool {len(seeds)} seeds, {multiprocessing.cpu_count()} cores")
-
     print(f"RSS with the stream loaded, before the index: {current_rss_mb():.0f} MB")
     ours = run_ours(seeds, stream)
-    kept = len(ours["index"]) - len(seeds)
+    kept = len(ours.pop("index")) - len(seeds)
     print(f"[ours] full stream through ROUGE-L: wall {ours['wall']:.2f} s, cpu {ours['cpu']:.2f} s, "
-          f"kept {kept}, dropped {len(stream) - kept}, pool {len(ours['index'])}, peak RSS {rss_mb():.0f} MB")
-    del ours["index"]
-
-    start = time.perf_counter()
-    brute = brute_force_max(seeds, stream, ours["drops"])
-    agree = sum((b > THRESHOLD) == d for b, d in zip(brute, ours["drops"]))
-    exact = sum(s == b for s, b, d in zip(ours["scores"], brute, ours["drops"]) if d)
-    print(f"[check b] brute force (rapidfuzz, every pool text, rouge-score float formula) in {time.perf_counter() - start:.0f} s: "
-          f"decisions agree {agree}/{len(stream)} ({100 * agree / len(stream):.3f}%); "
-          f"score equal on {exact}/{sum(ours['drops'])} drops")
-    boundary = [i for i, b in enumerate(brute) if abs(b - THRESHOLD) <= 1e-9]
-    bdrop = sum(ours["drops"][i] for i in boundary)
-    print(f"[boundary] {len(boundary)} candidates with true max F = 0.7: {bdrop} dropped (F computed 0.7000000000000001), "
-          f"{len(boundary) - bdrop} kept; ours agrees on {sum((brute[i] > THRESHOLD) == ours['drops'][i] for i in boundary)}")
-
-    rng = random.Random(1)
+          f"kept {kept}, dropped {len(stream) - kept}, pool {kept + len(seeds)}, peak RSS {rss_mb():.0f} MB")
+    brute, boundary = report_agreement(seeds, stream, ours)
     with multiprocessing.Pool(2) as workers:
-        for label, picks, full in [
-            ("suspects", sorted(set(rng.sample(range(len(stream)), min(args.sample, len(stream))) + boundary)), False),
-            ("whole pool", sorted(rng.sample(range(len(stream)), min(args.full_sample, len(stream)))), True),
-        ]:
-            start = time.perf_counter()
-            stats = rouge_sample(seeds, stream, ours, brute, picks, workers, full)
-            extra = f", max F equal to brute force on {stats['max_equal']}" if full else ""
-            print(f"[check rouge-score, {label}] {stats['agree']}/{stats['checked']} decisions agree{extra} "
-                  f"({time.perf_counter() - start:.0f} s)")
-        pool_texts = kept_pool(seeds, stream, ours["drops"])
-        sizes = [int(s) for s in args.sizes.split(",")]
-        table = timed_reference(pool_texts, stream, sizes, args.ref_candidates, 2000, workers)
-    for row in table:
-        print(f"[speed] pool {row['pool']:>6}: reference {row['ref_ms']:9.1f} ms/candidate, ours {row['ours_ms']:.3f} ms, "
-              f"speedup {row['ref_ms'] / row['ours_ms']:,.0f}x, decisions agree {row['agree']}/{row['n']}")
-    keep_rate = kept / len(stream)
-    print(f"[projection] reference to grow a 50K pool at this keep rate ({keep_rate:.2f}): "
-          f"{projected_reference_hours(table, keep_rate):.1f} h (linear fit of ms/candidate over pool size)")
-
-    child = subprocess.run([sys.executable, __file__, "--rss-child", "100000"], capture_output=True, text=True, check=True)
+        report_rouge_score(seeds, stream, ours, brute, boundary, args, workers)
+        report_speed(seeds, stream, ours, args, workers)
+    child = subprocess.run([sys.executable, __file__, "--rss-child", "100000"],
+                           capture_output=True, text=True, check=True)
     print(f"[memory] RougeIndex with a 100K pool, fresh process: {json.loads(child.stdout)}")
-
     if not args.skip_minhash:
-        cfg = MinhashConfig()
-        mh = minhash_report(rows, cfg)
-        print(f"[minhash] {cfg.model_dump(exclude={'redis'})}")
-        print(f"[minhash] grow pass over {mh['docs']} docs (shingle, sketch, query, insert kept): "
-              f"{mh['docs'] / mh['wall']:.0f} docs/s wall, {mh['docs'] / mh['cpu']:.0f} docs/s cpu, flagged {mh['flagged']}")
-        print(f"[minhash] true pairs (exact Jaccard >= {cfg.threshold}, all-pairs join): {mh['true_pairs']}; "
-              f"insert-all pass: pair recall {mh['pair_recall']:.4f}, precision {mh['pair_precision']:.4f}")
-        print(f"[minhash] grow decisions: recall {mh['decision_recall']:.4f} of {mh['should_flag']} candidates "
-              f"with a true partner in the pool, precision {mh['decision_precision']:.4f}")
-        print(f"[minhash] planted parent/child pairs: {mh['planted']}, of which {mh['planted_true']} have "
-              f"Jaccard >= {cfg.threshold}; found {mh['planted_found']}")
+        print_minhash(rows)
 
 
 if __name__ == "__main__":

@@ -112,7 +112,9 @@ def test_threshold_is_rouge_l_f_strictly_above(tmp_path: Path) -> None:
         ('["instruction"]', "c.jsonl:2: expected a JSON object"),
     ],
 )
-def test_bad_lines_name_file_line_and_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, message: str) -> None:
+def test_bad_lines_name_file_line_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, message: str
+) -> None:
     monkeypatch.chdir(tmp_path)
     write_jsonl(tmp_path / "c.jsonl", [{"instruction": "fine"}, line])
     with pytest.raises(DedupInputError) as info:

@@ -12,7 +12,6 @@ import zlib
 
 import numpy as np
 import pytest
-import redis
 from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -64,7 +63,10 @@ def test_example_text_skips_empty_parts() -> None:
     assert example_text("Do it.", "", "Done.") == "Do it.\nDone."
 
 
-@pytest.mark.parametrize(("a", "b", "expected"), [(set(), set(), 0.0), ({b"x"}, {b"x"}, 1.0), ({b"x", b"y"}, {b"y", b"z"}, 1 / 3)])
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [(set(), set(), 0.0), ({b"x"}, {b"x"}, 1.0), ({b"x", b"y"}, {b"y", b"z"}, 1 / 3)],
+)
 def test_jaccard(a: set[bytes], b: set[bytes], expected: float) -> None:
     assert jaccard(a, b) == expected
 
@@ -144,13 +146,15 @@ def test_empty_examples_are_never_duplicates() -> None:
 
 @pytest.fixture
 def redis_port(tmp_path):
+    redis = pytest.importorskip("redis")  # optional: only a persistent index needs it
     server = shutil.which("redis-server")
     if server is None:
         pytest.skip("redis-server not installed (apt-get install redis-server)")
     with socket.socket() as probe:  # a free port, so parallel runs do not collide
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([server, "--port", str(port), "--save", "", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    command = [server, "--port", str(port), "--save", "", "--dir", str(tmp_path)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     client = redis.Redis(port=port)
     for _ in range(100):
         try:
