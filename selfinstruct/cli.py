@@ -94,7 +94,7 @@ def grow(
     seed: Annotated[Optional[int], typer.Option(help="Random seed for demo sampling.")] = None,
     prompts_per_round: Annotated[Optional[int], typer.Option(help="Generation requests per round.")] = None,
     concurrency: Annotated[Optional[int], typer.Option(help="Teacher requests in flight at most.  [default: 4 for cpu, 128 otherwise]")] = None,
-    pipeline_rounds: Annotated[Optional[int], typer.Option(help="Rounds in flight at once.  [default: 1 for cpu, 8 otherwise]")] = None,
+    pipeline_rounds: Annotated[Optional[int], typer.Option(help="Rounds in flight at once.  [default: 1 for cpu, 16 otherwise]")] = None,
     max_rounds: Annotated[Optional[int], typer.Option(help="Stop after this many rounds in this run.")] = None,
     request_timeout: Annotated[Optional[float], typer.Option(help="Seconds per teacher request.  [default: 120]")] = None,
     max_attempts: Annotated[Optional[int], typer.Option(help="Tries per request before it is dead-lettered.  [default: 5]")] = None,

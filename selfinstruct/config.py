@@ -98,7 +98,7 @@ class GrowConfig(BaseModel):
                                 "at a time), 128 otherwise (a vLLM server batches that many)")
     pipeline_rounds: int | None = Field(
         None, ge=1, le=64, description="rounds in flight at once; round N shows machine demos accepted by round "
-                                       "N - pipeline_rounds. Default 1 for cpu, 8 otherwise")
+                                       "N - pipeline_rounds. Default 1 for cpu, 16 otherwise")
     request_timeout: float = Field(120.0, gt=0)
     max_attempts: int = Field(5, ge=1, description="tries per request before it is dead-lettered")
     requests_per_minute: int | None = Field(None, ge=1, description="else learned from x-ratelimit-* headers")
@@ -131,7 +131,7 @@ class GrowConfig(BaseModel):
         if self.concurrency is None:
             self.concurrency = 4 if cpu else 128
         if self.pipeline_rounds is None:
-            self.pipeline_rounds = 1 if cpu else 8
+            self.pipeline_rounds = 1 if cpu else 16
         return self
 
 

@@ -19,7 +19,7 @@ def _config(teacher: FakeTeacher, out: Path, **values: object):
 def test_defaults_depend_on_the_backend() -> None:
     cpu, vllm = build_config({"backend": "cpu"}), build_config({"backend": "vllm", "base_url": ["http://x/v1"]})
     assert (cpu.concurrency, cpu.pipeline_rounds) == (4, 1)  # llama.cpp serves one request at a time
-    assert (vllm.concurrency, vllm.pipeline_rounds) == (128, 8)
+    assert (vllm.concurrency, vllm.pipeline_rounds) == (128, 16)
     assert build_config({"backend": "openai", "concurrency": 7}).concurrency == 7
 
 
