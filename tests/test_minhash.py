@@ -172,7 +172,11 @@ def test_redis_index_persists_across_instances(redis_port: int) -> None:
     cfg = MinhashConfig(redis=RedisConfig(port=redis_port, basename="test"))
     s = shingles("one two three four five six seven eight", CFG)
     sig = sketch([s], cfg)[0]
-    MinhashIndex(cfg).add("yesterday", sig, s)
+    first = MinhashIndex(cfg)
+    first.add("yesterday: naïve ✓", sig, s)
+    first.add("empty", sketch([set()], cfg)[0], set())
     later = MinhashIndex(cfg)
-    assert len(later) == 1
-    assert later.check(sig, s) == MinhashMatch("yesterday", 1.0)
+    assert len(later) == 2
+    assert later.check(sig, s) == MinhashMatch("yesterday: naïve ✓", 1.0)
+    later.add("today", sig, s)
+    assert [m.key for m in MinhashIndex(cfg).matches(sig, s)] == ["yesterday: naïve ✓", "today"]

@@ -23,10 +23,9 @@ same basename and config deduplicates against every earlier run's examples.
 
 from __future__ import annotations
 
-import pickle
 import re
 import zlib
-from collections.abc import Iterable, MutableMapping, Sequence, Set
+from collections.abc import Iterator, MutableMapping, Sequence, Set
 from functools import lru_cache
 from itertools import accumulate, chain
 from typing import NamedTuple
@@ -162,8 +161,12 @@ def _sketch(sets: Sequence[Set[bytes]], cfg: MinhashConfig) -> np.ndarray:
     return result
 
 
-class _RedisExamples(MutableMapping[str, tuple[str, frozenset[bytes]]]):
-    """Labels and shingle sets in one Redis hash, so later runs can verify against them."""
+class _RedisExamples(MutableMapping[int, tuple[str, frozenset[bytes]]]):
+    """Labels and shingle sets in one Redis hash, so later runs can verify against them.
+
+    Stored as plain bytes, never pickles: whoever can write to the server must
+    not be able to run code here. Shingles cannot contain NUL (they are \\w words).
+    """
 
     def __init__(self, cfg: RedisConfig) -> None:
         import redis  # optional dependency: only a persistent index needs it
@@ -171,20 +174,23 @@ class _RedisExamples(MutableMapping[str, tuple[str, frozenset[bytes]]]):
         self._client = redis.Redis(host=cfg.host, port=cfg.port, db=cfg.db)
         self._name = f"{cfg.basename}:examples"
 
-    def __getitem__(self, key: str) -> tuple[str, frozenset[bytes]]:
-        raw = self._client.hget(self._name, key)
+    def __getitem__(self, slot: int) -> tuple[str, frozenset[bytes]]:
+        raw = self._client.hget(self._name, slot)
         if raw is None:
-            raise KeyError(key)
-        return pickle.loads(raw)
+            raise KeyError(slot)
+        size = int.from_bytes(raw[:4], "big")
+        label, rest = raw[4 : 4 + size].decode(errors="surrogatepass"), raw[4 + size :]
+        return label, frozenset(rest.split(b"\0")) if rest else frozenset()
 
-    def __setitem__(self, key: str, value: tuple[str, frozenset[bytes]]) -> None:
-        self._client.hset(self._name, key, pickle.dumps(value))
+    def __setitem__(self, slot: int, value: tuple[str, frozenset[bytes]]) -> None:
+        label = value[0].encode(errors="surrogatepass")
+        self._client.hset(self._name, slot, len(label).to_bytes(4, "big") + label + b"\0".join(value[1]))
 
-    def __delitem__(self, key: str) -> None:
-        self._client.hdel(self._name, key)
+    def __delitem__(self, slot: int) -> None:
+        self._client.hdel(self._name, slot)
 
-    def __iter__(self) -> Iterable[str]:  # type: ignore[override]
-        return (k.decode() for k in self._client.hkeys(self._name))
+    def __iter__(self) -> Iterator[int]:
+        return (int(k) for k in self._client.hkeys(self._name))
 
     def __len__(self) -> int:
         return int(self._client.hlen(self._name))
@@ -196,7 +202,7 @@ class MinhashIndex:
     def __init__(self, cfg: MinhashConfig) -> None:
         self.cfg = cfg
         storage = None
-        self._examples: MutableMapping[str, tuple[str, frozenset[bytes]]] = {}
+        self._examples: MutableMapping[int, tuple[str, frozenset[bytes]]] = {}
         if cfg.redis is not None:
             storage = {
                 "type": "redis",
@@ -204,7 +210,10 @@ class MinhashIndex:
                 "redis": {"host": cfg.redis.host, "port": cfg.redis.port, "db": cfg.redis.db},
             }
             self._examples = _RedisExamples(cfg.redis)
-        self._lsh = MinHashLSH(num_perm=cfg.num_perm, params=(cfg.bands, cfg.rows), storage_config=storage)
+        # bytes keys and no pickling: keys read back from Redis are only parsed as numbers
+        self._lsh = MinHashLSH(
+            num_perm=cfg.num_perm, params=(cfg.bands, cfg.rows), storage_config=storage, prepickle=False
+        )
 
     def __len__(self) -> int:
         return len(self._examples)
@@ -221,17 +230,20 @@ class MinhashIndex:
     def matches(self, sig: MinHash, shingle_set: Set[bytes]) -> list[MinhashMatch]:
         """Every proposed pool example with exact Jaccard >= threshold, best first, then oldest."""
         scored = []
-        for slot in self._lsh.query(sig):
-            label, other = self._examples[slot]
+        for key in self._lsh.query(sig):
+            label, other = self._examples[int(key)]
             score = jaccard(shingle_set, other)
             if score >= self.cfg.threshold:
-                scored.append((-score, int(slot), label))
+                scored.append((-score, int(key), label))
         return [MinhashMatch(label, -neg) for neg, _, label in sorted(scored)]
 
-    def add(self, key: str, sig: MinHash, shingle_set: set[bytes]) -> None:
-        """Add a kept example; ``key`` is a label for evidence and need not be unique."""
+    def add(self, key: str, sig: MinHash, shingle_set: Set[bytes]) -> None:
+        """Add a kept example; ``key`` is a label for evidence and need not be unique.
+
+        With Redis, one writer at a time: slots are numbered from the stored count.
+        """
         # LSH keys are insertion numbers, so equal labels never collide and ties
         # resolve by age; in Redis the count continues from earlier runs.
-        slot = str(len(self._examples))
+        slot = len(self._examples)
         self._examples[slot] = (key, frozenset(shingle_set))
-        self._lsh.insert(slot, sig, check_duplication=False)
+        self._lsh.insert(str(slot).encode(), sig, check_duplication=False)
