@@ -283,6 +283,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sizes", default="1000,10000,50000", help="pool sizes for the timed reference")
     parser.add_argument("--ref-candidates", type=int, default=20, help="reference candidates per pool size")
     parser.add_argument("--skip-minhash", action="store_true")
+    parser.add_argument("--skip-rouge", action="store_true", help="MinHash stage only")
     parser.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -352,6 +353,13 @@ def main() -> None:
     stream = [r["instruction"] for r in rows]
     seeds = [json.loads(line)["instruction"] for line in SEEDS.open()]
     print(f"stream {len(stream)} candidates, initial pool {len(seeds)} seeds, {multiprocessing.cpu_count()} cores")
+    if not args.skip_rouge:
+        rouge_report(seeds, stream, args)
+    if not args.skip_minhash:
+        print_minhash(rows)
+
+
+def rouge_report(seeds: list[str], stream: list[str], args: argparse.Namespace) -> None:
     print(f"RSS with the stream loaded, before the index: {current_rss_mb():.0f} MB")
     ours = run_ours(seeds, stream)
     kept = len(ours.pop("index")) - len(seeds)
@@ -364,8 +372,6 @@ def main() -> None:
     child = subprocess.run([sys.executable, __file__, "--rss-child", "100000"],
                            capture_output=True, text=True, check=True)
     print(f"[memory] RougeIndex with a 100K pool, fresh process: {json.loads(child.stdout)}")
-    if not args.skip_minhash:
-        print_minhash(rows)
 
 
 if __name__ == "__main__":

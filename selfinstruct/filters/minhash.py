@@ -35,7 +35,9 @@ from datasketch import LeanMinHash, MinHash, MinHashLSH
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _WORD_RE = re.compile(r"\w+")
-_BYTES_WORD_RE = re.compile(rb"\w+")
+# On ASCII text \w is [A-Za-z0-9_]: every other byte separates words.
+_ASCII_WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_ASCII_NON_WORD_TO_SPACE = bytes(c if c in _ASCII_WORD else 0x20 for c in range(256))
 _SCHEME = "affine32"  # datasketch's default since 2.0: 32-bit hashes, uint32 arithmetic
 _EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's value for "no element seen"
 _CHUNK = 256  # examples per numpy batch: bounds the (shingles x num_perm) matrix
@@ -90,8 +92,8 @@ def shingles(text: str, cfg: MinhashConfig) -> set[bytes]:
     A text of at most k words is one shingle, a text without words none.
     """
     k = cfg.shingle_words
-    if text.isascii():  # bytes \w is str \w on ASCII, and skips encoding every word
-        words = _BYTES_WORD_RE.findall(text.lower().encode())
+    if text.isascii():  # same words as the regex, ~2x faster: C-level translate and split
+        words = text.encode().translate(_ASCII_NON_WORD_TO_SPACE).lower().split()
     else:
         words = [w.encode() for w in _WORD_RE.findall(text.lower())]
     if len(words) <= k:
