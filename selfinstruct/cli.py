@@ -21,6 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .budget import Spent
 from .config import build_config, read_config_file
 from .errors import InputError, SelfInstructError, StoreError, TeacherError
+from .dedup import STAGES, dedup_files
+from .errors import ConfigError
 from .export import export_run
 from .gates import GateError, GateResult, enforce_gates
 from .verify import verify_run
@@ -139,6 +141,27 @@ def grow(
         _print_summary(result, time.perf_counter() - started)
 
     run_command(action)
+
+
+@app.command()
+def dedup(
+    input: Annotated[Path, typer.Option("--input", help="Candidates: JSON lines with instruction (input, output optional).")],
+    output: Annotated[Path, typer.Option(help="Decisions: one JSON line per candidate, written atomically.")],
+    pool: Annotated[Optional[Path], typer.Option(help="Pool to start from (same format); empty by default.")] = None,
+    threshold: Annotated[float, typer.Option(help="Drop when ROUGE-L F against the pool is above this.")] = 0.7,
+    stages: Annotated[str, typer.Option(help="Comma-separated: rouge, minhash.")] = "rouge,minhash",
+) -> None:
+    """Decide keep/drop for candidates in order, as the grow loop does (ROUGE-L, then MinHash LSH)."""
+    def action() -> dict[str, int]:
+        chosen = [stage.strip() for stage in stages.split(",") if stage.strip()]
+        unknown = sorted(set(chosen) - set(STAGES))
+        if unknown or not chosen:
+            raise ConfigError("--stages", "stages", f"a comma-separated subset of {', '.join(STAGES)}", stages)
+        return dedup_files(input, output, pool, threshold, tuple(chosen))
+
+    counts = run_command(action)
+    summary = ", ".join(f"{key} {value}" for key, value in counts.items())
+    console.print(f"[bold green]wrote[/] {output}: {summary}", highlight=False)
 
 
 @app.command()

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .filters.base import MINHASH, ROUGE
 from .filters.minhash import MinhashConfig, MinhashIndex, example_text, shingles, sketch
+from .errors import InputError
 from .filters.rouge import RougeIndex
 
 Stage = Literal["rouge", "minhash"]
@@ -30,13 +31,12 @@ STAGES: tuple[Stage, ...] = ("rouge", "minhash")
 _BATCH = 256  # candidates sketched together: MinHash is much cheaper in bulk
 
 
-class DedupInputError(ValueError):
+class DedupInputError(InputError):
     """A line of a JSON-lines input is not a usable example."""
 
     def __init__(self, path: str | os.PathLike[str], line: int, field: str | None, expected: str) -> None:
-        self.path, self.line, self.field, self.expected = str(path), line, field, expected
-        where = f"{self.path}:{line}"
-        super().__init__(f"{where}: field '{field}': expected {expected}" if field else f"{where}: expected {expected}")
+        self.path, self.line = str(path), line
+        super().__init__(f"{self.path}:{line}", field, expected)
 
 
 class Example(BaseModel):

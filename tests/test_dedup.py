@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from selfinstruct.errors import InputError
+
 from selfinstruct.dedup import (
     Decision,
     DedupConfig,
@@ -120,7 +122,7 @@ def test_bad_lines_name_file_line_and_field(
     with pytest.raises(DedupInputError) as info:
         dedup_files("c.jsonl", "d.jsonl")
     assert str(info.value) == message
-    assert info.value.line == 2 and isinstance(info.value, ValueError)
+    assert info.value.line == 2 and isinstance(info.value, InputError)
     assert not (tmp_path / "d.jsonl").exists()  # no partial output
     assert list(tmp_path.iterdir()) == [tmp_path / "c.jsonl"]  # no temp file left behind
 
