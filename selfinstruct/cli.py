@@ -24,6 +24,7 @@ from .errors import InputError, SelfInstructError, StoreError, TeacherError
 from .dedup import STAGES, dedup_files
 from .errors import ConfigError
 from .export import export_run
+from .seeds import load_seeds
 from .gates import GateError, GateResult, enforce_gates
 from .verify import verify_run
 from .pipeline import GrowResult, RoundSummary, grow as grow_pool
@@ -94,7 +95,7 @@ def grow(
     method: Annotated[Optional[str], typer.Option(help="self-instruct or alpaca.  [default: self-instruct]")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML or JSON file of grow settings; flags override it.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed for demo sampling.")] = None,
-    prompts_per_round: Annotated[Optional[int], typer.Option(help="Generation requests per round.")] = None,
+    prompts_per_round: Annotated[Optional[int], typer.Option(help="Generation requests per round.  [default: 4 for cpu, 8 otherwise]")] = None,
     concurrency: Annotated[Optional[int], typer.Option(help="Teacher requests in flight at most.  [default: 4 for cpu, 128 otherwise]")] = None,
     pipeline_rounds: Annotated[Optional[int], typer.Option(help="Rounds in flight at once.  [default: 1 for cpu, 16 otherwise]")] = None,
     max_rounds: Annotated[Optional[int], typer.Option(help="Stop after this many rounds in this run.")] = None,
@@ -134,6 +135,7 @@ def grow(
         if any(value is not None for value in vllm_flags.values()):
             values["vllm"] = {**values.get("vllm", {}), **{k: v for k, v in vllm_flags.items() if v is not None}}
         grow_config = build_config(values, str(config) if config else "options")
+        load_seeds(grow_config.seeds)  # a bad seed file fails before the progress bar appears
         _stop_on_sigterm()
         started = time.perf_counter()
         with _GrowProgress(grow_config.target) as progress:

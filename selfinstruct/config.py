@@ -87,7 +87,9 @@ class GrowConfig(BaseModel):
     method: Method = "self-instruct"
     seeds: Path = DEFAULT_SEEDS
     seed: int = Field(0, description="random seed for demo sampling")
-    prompts_per_round: int = Field(4, ge=1, description="instruction-generation requests per round")
+    prompts_per_round: int | None = Field(
+        None, ge=1, description="instruction-generation requests per round; default 4 for cpu, 8 otherwise (with "
+                                "pipeline_rounds, enough generation requests to fill the teacher)")
     demos: int = Field(8, ge=2, description="instructions shown per self-instruct prompt")
     machine_demos: int = Field(2, ge=0, description="of which at most this many are machine-generated")
     alpaca_demos: int = Field(3, ge=1)
@@ -130,6 +132,8 @@ class GrowConfig(BaseModel):
             self.api = "completions" if cpu else "chat"
         if self.concurrency is None:
             self.concurrency = 4 if cpu else 128
+        if self.prompts_per_round is None:
+            self.prompts_per_round = 4 if cpu else 8
         if self.pipeline_rounds is None:
             self.pipeline_rounds = 1 if cpu else 16
         return self
@@ -141,6 +145,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), None, "an existing config file", "no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), None, "a config file", "a directory") from None
+    except OSError as err:
+        raise ConfigError(str(path), None, "a readable config file", err.strerror) from None
     except UnicodeDecodeError:
         raise ConfigError(str(path), None, "UTF-8 text", "undecodable bytes") from None
     try:

@@ -33,6 +33,7 @@ from .records import Candidate, Rejection, SeedTask
 from .rounds import CollectedRound, RoundStream
 from .seeds import load_seeds
 from .store import RoundRecord, Store
+from .teacher.base import TeacherReply
 from .teacher.cache import CachedTeacher, Usage
 from .teacher.openai_compat import OpenAITeacher
 from .teacher.registry import Endpoints, open_teacher
@@ -104,6 +105,7 @@ class GrowSession:
         self._recent_kept = deque((int(stats.get("kept", 0)) for stats in self.store.round_stats()),
                                   maxlen=RECENT_ROUNDS)
         self.usage = Usage()  # this process's requests, over all rounds
+        self._inflight: dict[str, asyncio.Future[TeacherReply | None]] = {}
         self.ledger = Ledger(config, self.store.teacher_totals(), config.model or "", self.usage)
         self.idle_rounds = 0
         self.stopped = ""
@@ -215,7 +217,7 @@ class GrowSession:
 
     async def _collect(self, teacher: OpenAITeacher, number: int) -> CollectedRound:
         stream = RoundStream(self.config, self.checks, lambda text: self.dedup.rouge_duplicate(text))
-        asker = CachedTeacher(teacher, self.store, Usage(parent=self.usage))
+        asker = CachedTeacher(teacher, self.store, Usage(parent=self.usage), inflight=self._inflight)
         return await stream.collect(asker, number, self._plans(number))
 
     def _plans(self, round_no: int) -> list[PromptPlan]:

@@ -217,8 +217,6 @@ def test_malformed_config_file(name: str, filename: str, content: bytes | None, 
     assert snapshot(run) == before
 
 
-@pytest.mark.xfail(strict=True, reason="config.read_config_file catches only FileNotFoundError and "
-                   "UnicodeDecodeError: a directory (IsADirectoryError) escapes as a traceback, exit 1")
 def test_config_path_that_is_a_directory(run: Path, tmp_path: Path) -> None:
     before = snapshot(run)
     assert_one_input_error(invoke(["grow", "--config", str(tmp_path), "--out", str(run)]), "expected a config file")
@@ -285,8 +283,6 @@ def test_real_process_prints_no_traceback(run: Path, tmp_path: Path) -> None:
     assert snapshot(run) == before
 
 
-@pytest.mark.xfail(strict=True, reason="cli.grow starts the progress bar ('growing 0/25 starting the teacher…') "
-                   "before grow() reads the seed file, so a bad file prints a progress line above the error")
 def test_bad_input_prints_only_the_error(run: Path, tmp_path: Path) -> None:
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_bytes(b'{"id": }\n')

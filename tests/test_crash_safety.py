@@ -392,9 +392,6 @@ def _assert_nothing_paid_twice(epochs: list[Epoch], received: list[tuple[int, st
         )
 
 
-@pytest.mark.xfail(strict=True, reason="CachedTeacher.ask checks the store, then sends: two asks of one key in "
-                   "flight together both miss and both are sent (a reply listing one instruction twice pays twice "
-                   "for its classify and instance requests)")
 def test_identical_requests_in_flight_together_are_sent_once(tmp_path: Path) -> None:
     teacher = RecordingTeacher(FakeTeacherConfig(seed=1, latency=0.05))
     request = TeacherRequest(stage="classify", prompt=render_classify_prompt("Is the review positive?"),

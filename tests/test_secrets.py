@@ -183,8 +183,6 @@ def test_vllm_server_listens_on_loopback(options: VllmOptions) -> None:
     assert _host(argv) == ["127.0.0.1"]
 
 
-@pytest.mark.xfail(strict=True, reason="vllm.serve_command appends vllm.extra_args after --host, and vLLM's "
-                   "argparse keeps the last --host: a config can make the server listen on every interface")
 def test_vllm_extra_args_cannot_move_the_server_off_loopback() -> None:
     from selfinstruct.teacher import vllm
 

@@ -40,9 +40,10 @@ os.execv(sys.executable, [sys.executable, "-m", "selfinstruct.testing.fake_teach
 )
 def test_serve_command(options: VllmOptions, expected: list[str]) -> None:
     argv = serve_command("/usr/bin/vllm", "Qwen/Qwen2.5-7B-Instruct", 8123, options)
-    # Loopback only: a server we start is never reachable from other machines.
-    assert argv[:7] == ["/usr/bin/vllm", "serve", "Qwen/Qwen2.5-7B-Instruct", "--host", "127.0.0.1", "--port", "8123"]
-    assert argv[7:] == expected
+    assert argv[:3] == ["/usr/bin/vllm", "serve", "Qwen/Qwen2.5-7B-Instruct"]
+    assert argv[3:-4] == expected
+    # Loopback only, and last: vLLM keeps the last value, so extra_args cannot open the server to other machines.
+    assert argv[-4:] == ["--host", "127.0.0.1", "--port", "8123"]
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def test_the_vllm_backend_starts_its_server_with_the_options_and_grows(tmp_path:
     assert argv[:2] == ["serve", "org/model-7b"]
     assert argv[argv.index("--tensor-parallel-size") + 1] == "2"
     assert argv[argv.index("--max-model-len") + 1] == "4096"
-    assert argv[-1] == "--enforce-eager"
+    assert argv[-5:-2] == ["--enforce-eager", "--host", "127.0.0.1"]
     assert (tmp_path / "run" / "logs" / "vllm_server.log").exists()
 
 
@@ -78,8 +79,8 @@ def test_vllm_flags_reach_vllm_serve(tmp_path: Path, fake_vllm: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     argv = json.loads(fake_vllm.read_text())
-    assert ["--tensor-parallel-size", "2", "--gpu-memory-utilization", "0.75", "--dtype", "float16"] == argv[6:12]
-    assert "--no-enable-prefix-caching" in argv and argv[-1] == "--enforce-eager"
+    assert ["--tensor-parallel-size", "2", "--gpu-memory-utilization", "0.75", "--dtype", "float16"] == argv[2:8]
+    assert "--no-enable-prefix-caching" in argv and argv[-5] == "--enforce-eager"
 
 
 def test_a_bad_vllm_flag_names_its_field(tmp_path: Path) -> None:

@@ -242,9 +242,6 @@ def test_a_grow_against_a_teacher_that_sends_control_characters(tmp_path: Path) 
     assert _forbidden_in_store(tmp_path, ("replies",)), "the dirt reached the run (the cache keeps replies raw)"
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason=(
-    "teacher/openai_compat._read_reply keeps lone surrogates that JSON escapes carry (\"\\ud800\"), and "
-    "CachedTeacher.ask stores the raw reply: sqlite3 cannot encode it, the round dies with UnicodeEncodeError"))
 def test_a_grow_against_a_teacher_that_sends_lone_surrogates(tmp_path: Path) -> None:
     _grow_dirty(lambda text: text.replace("\n", " \ud800\n").replace(": ", ":\udc00 "), tmp_path)
     _assert_clean_run(tmp_path)

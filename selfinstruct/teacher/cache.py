@@ -26,22 +26,39 @@ class CachedTeacher:
     teacher: OpenAITeacher
     store: Store
     usage: Usage = field(default_factory=Usage)
+    # Requests on their way, by cache key: a second ask of the same key waits for the first instead of
+    # paying again (a reply may list one instruction twice). Shared across a session's pipelined rounds.
+    inflight: dict[str, asyncio.Future[TeacherReply | None]] = field(default_factory=dict)
 
     async def ask(self, request: TeacherRequest) -> TeacherReply | None:
         """The reply, stored before it is used; None when the request failed for good."""
         key = request.cache_key(self.teacher.api, self.teacher.model)
         reply = self.store.cached_reply(key)
         if reply is None:
-            try:
-                reply = await self.teacher.complete(request, self.usage)
-            except TeacherRequestFailed as err:
-                self.usage.dead_lettered(err.error_class)
-                log.warning("%s request dead-lettered: %s", request.stage, err)
-                self.store.save_dead_letter(key, request.stage, request.prompt, str(err))
-                self.teacher.raise_if_failing()
+            pending = self.inflight.get(key)
+            if pending is None:
+                pending = asyncio.ensure_future(self._send(key, request))
+                self.inflight[key] = pending
+                pending.add_done_callback(lambda _: self.inflight.pop(key, None))
+                reply = await asyncio.shield(pending)
+            else:
+                shared = await asyncio.shield(pending)
+                reply = shared.model_copy(update={"cached": True}) if shared is not None else None
+            if reply is None:
                 return None
-            self.store.save_reply(key, request.stage, request.prompt, reply)
         self.usage.add(request.stage, reply)
+        return reply
+
+    async def _send(self, key: str, request: TeacherRequest) -> TeacherReply | None:
+        try:
+            reply = await self.teacher.complete(request, self.usage)
+        except TeacherRequestFailed as err:
+            self.usage.dead_lettered(err.error_class)
+            log.warning("%s request dead-lettered: %s", request.stage, err)
+            self.store.save_dead_letter(key, request.stage, request.prompt, str(err))
+            self.teacher.raise_if_failing()
+            return None
+        self.store.save_reply(key, request.stage, request.prompt, reply)
         return reply
 
     async def ask_all(self, requests: list[TeacherRequest]) -> list[TeacherReply | None]:

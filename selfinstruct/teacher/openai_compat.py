@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import logging
 import math
 import time
@@ -167,6 +168,9 @@ class OpenAITeacher:
                 await client.close()
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _read_reply(content: bytes, api: Api, seconds: float) -> TeacherReply:
     """The first choice of a completion body; BadReply when the body is not one."""
     try:
@@ -178,9 +182,11 @@ def _read_reply(content: bytes, api: Api, seconds: float) -> TeacherReply:
         raise BadReply("the server answered with no choices", EMPTY_CHOICES)
     try:
         choice = choices[0]
-        text = (choice["message"]["content"] if api == "chat" else choice["text"]) or ""
+        # JSON escapes can carry lone surrogates ("\ud800"), which no UTF-8 writer (SQLite, files) accepts.
+        text = _LONE_SURROGATE.sub("\ufffd", (choice["message"]["content"] if api == "chat" else choice["text"]) or "")
         usage = data.get("usage") or {}
-        return TeacherReply(text=text, finish_reason=choice.get("finish_reason"),
+        finish = choice.get("finish_reason")
+        return TeacherReply(text=text, finish_reason=_LONE_SURROGATE.sub("\ufffd", finish) if finish else finish,
                             prompt_tokens=usage.get("prompt_tokens") or 0,
                             completion_tokens=usage.get("completion_tokens") or 0, seconds=seconds)
     except (KeyError, TypeError, AttributeError, IndexError, ValueError):

@@ -15,7 +15,7 @@ from .server import LOOPBACK, free_port, managed_server
 
 def serve_command(executable: str, model: str, port: int, options: VllmOptions) -> list[str]:
     argv = [
-        executable, "serve", model, "--host", LOOPBACK, "--port", str(port),
+        executable, "serve", model,
         "--tensor-parallel-size", str(options.tensor_parallel_size),
         "--gpu-memory-utilization", str(options.gpu_memory_utilization),
         "--dtype", options.dtype,
@@ -23,7 +23,8 @@ def serve_command(executable: str, model: str, port: int, options: VllmOptions) 
     if options.max_model_len:
         argv += ["--max-model-len", str(options.max_model_len)]
     argv.append("--enable-prefix-caching" if options.prefix_caching else "--no-enable-prefix-caching")
-    return argv + list(options.extra_args)
+    # Host and port come last: vLLM keeps the last value, so extra_args cannot move it off loopback.
+    return [*argv, *options.extra_args, "--host", LOOPBACK, "--port", str(port)]
 
 
 @register("vllm")
