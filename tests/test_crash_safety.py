@@ -26,11 +26,9 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -38,11 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
+from selfinstruct.testing.serve import serve_asgi
 from selfinstruct.config import build_config
 from selfinstruct.prompts import render_classify_prompt
 from selfinstruct.store import STORE_NAME, Store
@@ -103,22 +100,8 @@ class RecordingTeacher:
 
 @contextlib.contextmanager
 def serving(asgi: RecordingTeacher) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(256)
-    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="off",
-                                           log_config=None, timeout_keep_alive=120, timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "the recording teacher did not start"
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_asgi(asgi, timeout_keep_alive=120, timeout_graceful_shutdown=2) as base_url:
+        yield base_url
 
 
 def grow_argv(base_url: str, out: Path) -> list[str]:

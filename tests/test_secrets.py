@@ -12,14 +12,11 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -27,6 +24,7 @@ from starlette.routing import Route
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
+from selfinstruct.testing.serve import serve_asgi
 from selfinstruct.config import VllmOptions, build_config
 from selfinstruct.teacher.base import TeacherRequest
 from selfinstruct.teacher.openai_compat import OpenAITeacher
@@ -116,21 +114,8 @@ def echoing_server() -> Iterator[str]:
         return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, status_code=401)
 
     asgi = Starlette(routes=[Route("/v1/chat/completions", refuse, methods=["POST"])])
-    sock = socket.socket()
-    sock.bind((LOOPBACK, 0))
-    sock.listen(16)
-    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="off",
-                                           log_config=None))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield f"http://{LOOPBACK}:{sock.getsockname()[1]}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_asgi(asgi) as base_url:
+        yield base_url
 
 
 def test_a_server_that_quotes_the_key_back_does_not_get_it_into_our_error() -> None:

@@ -10,18 +10,15 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import socket
 import sqlite3
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from selfinstruct.config import build_config
+from selfinstruct.testing.serve import serve_asgi
 from selfinstruct.export import export_alpaca
 from selfinstruct.methods import PromptPlan, plan_self_instruct, read_generation, read_instances
 from selfinstruct.parse import clean_text, parse_alpaca_tasks, parse_instances, parse_instructions
@@ -204,21 +201,8 @@ class DirtyTeacher:
 
 @contextlib.contextmanager
 def serving(asgi: DirtyTeacher) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="off",
-                                           log_config=None))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_asgi(asgi) as base_url:
+        yield base_url
 
 
 def _grow_dirty(dirty: Callable[[str], str], out: Path) -> None:

@@ -29,11 +29,12 @@ import httpx
 import uvicorn
 
 from ..errors import TeacherUnavailable
+from ..teacher.server import LOOPBACK
 from .fake_server import FAULTS, FakeTeacherApp, FakeTeacherConfig, quiet_dropped_connections
+from .serve import listening_socket
 
 __all__ = ["FAULTS", "FakeTeacher", "FakeTeacherConfig", "main"]
 
-LOOPBACK = "127.0.0.1"  # never beyond this machine
 _STARTUP_TIMEOUT = 10.0
 _BACKLOG = 2048  # benchmarks open hundreds of connections at once
 
@@ -64,7 +65,7 @@ class FakeTeacher:
         if self._thread is not None:
             return self
         self.app = FakeTeacherApp(self.config)  # fresh, since its semaphore binds to the new loop
-        sock = _listening_socket(self.config.port)
+        sock = listening_socket(self.config.port, _BACKLOG)
         self.port = sock.getsockname()[1]
         quiet_dropped_connections()
         # log_config=None: an embedded server must not reconfigure the host process's logging.
@@ -114,21 +115,6 @@ class FakeTeacher:
         raise TeacherUnavailable(f"the fake teacher on port {self.port} did not answer within {_STARTUP_TIMEOUT:.0f} s")
 
 
-def _listening_socket(port: int) -> socket.socket:
-    # Binding here (port 0 for a free one) and handing the socket to uvicorn leaves no race for the port.
-    # proto must say TCP: asyncio sets TCP_NODELAY only on such sockets, and without it every
-    # response (headers, then body) waits 40 ms for the client's delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((LOOPBACK, port))
-    except OSError as err:
-        sock.close()
-        raise TeacherUnavailable(f"the fake teacher cannot listen on {LOOPBACK}:{port}: {err.strerror}") from err
-    sock.listen(_BACKLOG)
-    return sock
-
-
 def _uvicorn_config(app: FakeTeacherApp, **overrides: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app.asgi(),
@@ -159,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     """Serve until SIGINT or SIGTERM; prints the base URL once the port is open."""
     config = FakeTeacherConfig(**vars(_parser().parse_args(argv)))
     app = FakeTeacherApp(config)
-    sock = _listening_socket(config.port)
+    sock = listening_socket(config.port, _BACKLOG)
     server = uvicorn.Server(_uvicorn_config(app))  # configures uvicorn's loggers, so quiet them after
     quiet_dropped_connections()
     # The socket already listens, so a client that reads this line can connect at once.
