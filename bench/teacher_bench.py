@@ -40,7 +40,10 @@ from selfinstruct.pipeline import grow  # noqa: E402
 from selfinstruct.records import Candidate  # noqa: E402
 from selfinstruct.seeds import load_seeds  # noqa: E402
 from selfinstruct.store import Store  # noqa: E402
+from selfinstruct.config import SELF_INSTRUCT_CLASSIFY  # noqa: E402
+from selfinstruct.prompts import render_classify_prompt  # noqa: E402
 from selfinstruct.teacher.base import TeacherReply, TeacherRequest  # noqa: E402
+from selfinstruct.teacher.openai_compat import OpenAITeacher  # noqa: E402
 from selfinstruct.teacher.registry import open_teacher  # noqa: E402
 
 BATCH = 5  # Alpaca's request_batch_size
@@ -165,6 +168,30 @@ class SerialLoop:
                       self.requests, time.process_time() - cpu)
 
 
+async def request_cpu(base_url: str, concurrency: int, n: int = 2000) -> dict[str, float]:
+    """Process CPU per request: our request path (OpenAITeacher, no store) vs the SDK's typed call on one client."""
+    prompt = render_classify_prompt("Tell whether the following sentence is positive or negative.")
+    request = TeacherRequest(stage="classify", prompt=prompt, decoding=SELF_INSTRUCT_CLASSIFY)
+    teacher = OpenAITeacher(base_urls=[base_url], model="fake-teacher", concurrency=concurrency)
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0)
+    slots = asyncio.Semaphore(concurrency)
+
+    async def typed() -> None:
+        async with slots:
+            await client.chat.completions.create(model="fake-teacher", max_tokens=4,
+                                                 messages=[{"role": "user", "content": prompt}])
+
+    results = {}
+    for name, one in (("ours", lambda: teacher.complete(request)), ("sdk typed call", typed)):
+        await asyncio.gather(*(one() for _ in range(200)))  # warm connections
+        cpu = time.process_time()
+        await asyncio.gather(*(one() for _ in range(n)))
+        results[name] = 1000 * (time.process_time() - cpu) / n
+    await teacher.close()
+    await client.close()
+    return results
+
+
 def fake_scenario(latency: float, capacity: int, target: int, serial_seconds: float, work: Path) -> list[str]:
     server = FakeServer(latency, capacity)
     try:
@@ -175,9 +202,12 @@ def fake_scenario(latency: float, capacity: int, target: int, serial_seconds: fl
         ours.server_cpu = server.cpu_seconds() - cpu0
         loop = SerialLoop(config, server.base_url, "fake-teacher", work / f"serial-{capacity}")
         serial = asyncio.run(loop.run(serial_seconds))
+        per_request = asyncio.run(request_cpu(server.base_url, capacity))
     finally:
         server.stop()
-    return rows(f"fake L={latency:g}s C={capacity}", ours, serial, capacity / latency)
+    lines = rows(f"fake L={latency:g}s C={capacity}", ours, serial, capacity / latency)
+    return lines + [f"| fake L={latency:g}s C={capacity} | CPU ms per request, request path alone | | | "
+                    + ", ".join(f"{name} {ms:.2f}" for name, ms in per_request.items()) + " | | | | | |"]
 
 
 def cpu_scenario(minutes: float, work: Path) -> list[str]:

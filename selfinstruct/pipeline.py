@@ -200,8 +200,15 @@ class GrowSession:
             return False
         # Near the target, rounds in flight are expected to fill it; starting more would be waste.
         recent = self._recent_kept
-        expected = sum(recent) / len(recent) if recent else self.config.prompts_per_round  # a guess: 1 per prompt
+        expected = sum(recent) / len(recent) if recent else self._first_guess()
         return in_flight == 0 or self.accepted + in_flight * expected < self.config.target
+
+    def _first_guess(self) -> float:
+        # Before any round is known, guess half of what a prompt asks for is kept: a generous guess starts
+        # fewer rounds, so a small target is never paid for many times over.
+        config = self.config
+        asked = config.alpaca_tasks if config.method == "alpaca" else config.demos
+        return (config.prompts_per_round or 1) * asked / 2
 
     def _teacher(self, endpoints: Endpoints) -> OpenAITeacher:
         check_cost_budget(self.config, endpoints.model)
