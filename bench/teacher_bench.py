@@ -251,7 +251,8 @@ HEADER = ("| scenario | loop | accepted | wall s | accepted rate | requests | re
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--latency", type=float, default=0.5)
-    parser.add_argument("--capacities", type=int, nargs="+", default=[128, 32])
+    parser.add_argument("--capacities", type=int, nargs="*", default=[128, 32],
+                        help="fake-teacher capacities C to run; none (just the flag) skips the fake teacher")
     parser.add_argument("--target", type=int, default=2000, help="accepted examples our pipeline grows")
     parser.add_argument("--serial-seconds", type=float, default=30.0)
     parser.add_argument("--cpu-minutes", type=float, default=0.0, help="also the real CPU teacher, this long each")
