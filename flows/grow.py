@@ -78,8 +78,8 @@ def grow(
     method: Method = DEFAULTS.method,
     seeds: Path | None = None,
     seed: int = DEFAULTS.seed,
-    prompts_per_round: int = DEFAULTS.prompts_per_round,
-    concurrency: int = DEFAULTS.concurrency,
+    prompts_per_round: int | None = None,
+    concurrency: int | None = None,
     max_rounds: int | None = None,
     filters: FilterConfig | None = None,
     fail_on_gates: bool = False,
@@ -87,7 +87,7 @@ def grow(
     """Grow the pool in `out` to `target` accepted examples; a later run continues the same pool.
 
     Parameters are the flags of `selfinstruct grow`; `None` means the library's default (the bundled seeds,
-    the backend's default model, no round limit, the default filters).
+    the backend's default model, concurrency and prompts per round, no round limit, the default filters).
     """
     logger = get_run_logger()
     given = {
