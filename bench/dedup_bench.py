@@ -28,8 +28,13 @@ from rapidfuzz.distance import LCSseq
 from rouge_score import rouge_scorer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from selfinstruct.filters.minhash import MinhashConfig, MinhashIndex, jaccard, shingles, sketch  # noqa: E402
-from selfinstruct.filters.rouge import RougeIndex, tokenize  # noqa: E402
+from selfinstruct.filters.minhash import (
+    MinhashConfig,
+    MinhashIndex,
+    jaccard,
+    sketch_texts,
+)
+from selfinstruct.filters.rouge import RougeIndex, tokenize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 STREAM = SHARED / "bench" / "instruction_stream.jsonl"
@@ -91,7 +96,7 @@ def brute_force_max(seeds: list[str], stream: list[str], drops: list[bool], bloc
     rouge-score's float formula (P = l/n, R = l/m, 2PR/(P+R)) element-wise.
     """
     vocab: dict[str, int] = {}
-    encode = lambda text: "".join(chr(vocab.setdefault(t, len(vocab))) for t in tokenize(text))  # noqa: E731
+    encode = lambda text: "".join(chr(vocab.setdefault(t, len(vocab))) for t in tokenize(text))
     pool = [encode(t) for t in seeds]
     cands = [encode(t) for t in stream]
     best = np.zeros(len(stream))
@@ -219,14 +224,14 @@ def minhash_pass(docs: list[str], cfg: MinhashConfig, grow: bool) -> tuple[float
     sets, partners = [], []
     wall, cpu = time.perf_counter(), time.process_time()
     for start in range(0, len(docs), 1024):
-        chunk = [shingles(d, cfg) for d in docs[start : start + 1024]]
-        for k, (sig, s) in enumerate(zip(sketch(chunk, cfg), chunk)):
-            found = index.matches(sig, s)
+        for k, sketched in enumerate(sketch_texts(docs[start : start + 1024], cfg)):
+            found = index.matches(sketched.signature, sketched.shingles)
             partners.append([int(m.key) for m in found])
             if not (grow and found):
-                index.add(str(start + k), sig, s)
-        sets.extend(chunk)
-    return time.perf_counter() - wall, time.process_time() - cpu, sets, partners
+                index.add(str(start + k), sketched.signature, sketched.shingles)
+            sets.append(sketched.shingles)  # a numpy array: made a set after the clock stops
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return wall, cpu, [set(ids.tolist()) for ids in sets], partners
 
 
 def true_pairs(sets: list[set], t: float) -> set[tuple[int, int]]:

@@ -17,16 +17,21 @@ from itertools import islice
 from pathlib import Path
 from typing import Literal
 
-from datasketch import LeanMinHash
 from pydantic import BaseModel, ConfigDict, Field
 
-from .filters.base import MINHASH, ROUGE
-from .filters.minhash import MinhashConfig, MinhashIndex, example_text, shingles, sketch
 from .errors import InputError
+from .filters.base import MINHASH, ROUGE
+from .filters.minhash import (
+    MinhashConfig,
+    MinhashIndex,
+    Sketched,
+    example_text,
+    sketch_texts,
+)
 from .filters.rouge import RougeIndex
 
 Stage = Literal["rouge", "minhash"]
-Sketched = tuple["Example", LeanMinHash | None, set[bytes] | None]
+Item = tuple["Example", Sketched | None]
 STAGES: tuple[Stage, ...] = ("rouge", "minhash")
 _BATCH = 256  # candidates sketched together: MinHash is much cheaper in bulk
 
@@ -91,26 +96,26 @@ def decide(candidates: Iterable[Example], pool: Iterable[Example], config: Dedup
             yield decision
 
 
-def _decide_one(item: Sketched, rouge: RougeIndex | None, minhash: MinhashIndex | None) -> Decision:
-    example, sig, shingle_set = item
+def _decide_one(item: Item, rouge: RougeIndex | None, minhash: MinhashIndex | None) -> Decision:
+    example, sketched = item
     score, nearest = 0.0, None
     if rouge is not None:
         match = rouge.check(example.instruction)
         score, nearest = match.score, match.nearest
         if rouge.is_duplicate(match):
             return Decision(keep=False, reason=ROUGE, rouge_l_max=score, nearest=nearest)
-    if minhash is not None and sig is not None and shingle_set is not None:
-        if (found := minhash.check(sig, shingle_set)) is not None:
-            return Decision(keep=False, reason=MINHASH, rouge_l_max=score, nearest=found.key)
+    found = None if minhash is None or sketched is None else minhash.check(sketched.signature, sketched.shingles)
+    if found is not None:
+        return Decision(keep=False, reason=MINHASH, rouge_l_max=score, nearest=found.key)
     return Decision(keep=True, reason=None, rouge_l_max=score, nearest=nearest)
 
 
-def _add(item: Sketched, rouge: RougeIndex | None, minhash: MinhashIndex | None) -> None:
-    example, sig, shingle_set = item
+def _add(item: Item, rouge: RougeIndex | None, minhash: MinhashIndex | None) -> None:
+    example, sketched = item
     if rouge is not None:
         rouge.add(example.instruction)
-    if minhash is not None and sig is not None and shingle_set is not None:
-        minhash.add(example.instruction, sig, shingle_set)
+    if minhash is not None and sketched is not None:
+        minhash.add(example.instruction, sketched.signature, sketched.shingles)
 
 
 def _batches(examples: Iterable[Example]) -> Iterator[list[Example]]:
@@ -119,12 +124,12 @@ def _batches(examples: Iterable[Example]) -> Iterator[list[Example]]:
         yield batch
 
 
-def _sketched(batch: Sequence[Example], minhash: MinhashIndex | None) -> Iterator[Sketched]:
-    """(example, signature, shingles) for a batch; signatures only when MinHash runs."""
+def _sketched(batch: Sequence[Example], minhash: MinhashIndex | None) -> Iterator[Item]:
+    """(example, its shingles and signature) for a batch; sketched only when MinHash runs."""
     if minhash is None:
-        return iter([(example, None, None) for example in batch])
-    sets = [shingles(example_text(e.instruction, e.input, e.output), minhash.cfg) for e in batch]
-    return zip(batch, sketch(sets, minhash.cfg), sets)
+        return iter([(example, None) for example in batch])
+    texts = [example_text(e.instruction, e.input, e.output) for e in batch]
+    return zip(batch, sketch_texts(texts, minhash.cfg))
 
 
 def read_examples(path: str | os.PathLike[str]) -> Iterator[Example]:

@@ -13,7 +13,7 @@ from ..config import FilterConfig
 from ..records import Candidate
 from ..store import Store
 from .base import MINHASH, ROUGE
-from .minhash import MinhashConfig, MinhashIndex, example_text, signatures, shingles
+from .minhash import MinhashConfig, MinhashIndex, example_text, sketch_texts
 from .rouge import RougeIndex, RougeMatch
 
 
@@ -37,7 +37,7 @@ class DedupStage:
     minhash_config: MinhashConfig
 
     @classmethod
-    def from_store(cls, config: FilterConfig, store: Store) -> "DedupStage":
+    def from_store(cls, config: FilterConfig, store: Store) -> DedupStage:
         rouge = RougeIndex(threshold=config.rouge_threshold)
         for text in store.instructions():
             rouge.add(text)
@@ -61,7 +61,8 @@ class DedupStage:
         if self.minhash is not None:
             first = cand.instances[0]
             text = example_text(cand.instruction, first.input, first.output)
-            found = self.minhash.check(signatures([text], self.minhash_config)[0], shingles(text, self.minhash_config))
+            sketched = sketch_texts([text], self.minhash_config)[0]
+            found = self.minhash.check(sketched.signature, sketched.shingles)
             if found is not None:
                 return verdict._replace(reason=MINHASH, detail=f"{found.jaccard:.3f} vs {found.key!r}")
         return verdict
@@ -75,5 +76,5 @@ class DedupStage:
     def _add_examples(self, examples: list[tuple[str, str, str]]) -> None:
         assert self.minhash is not None
         texts = [example_text(*example) for example in examples]
-        for text, signature in zip(texts, signatures(texts, self.minhash_config)):
-            self.minhash.add(text[:200], signature, shingles(text, self.minhash_config))
+        for text, sketched in zip(texts, sketch_texts(texts, self.minhash_config)):
+            self.minhash.add(text[:200], sketched.signature, sketched.shingles)

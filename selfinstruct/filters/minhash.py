@@ -2,21 +2,24 @@
 
 ROUGE-L looks only at instructions; two tasks with different wording can still
 carry the same input and output. Here each example becomes a set of word
-shingles, LSH (datasketch) proposes pool examples that probably share many of
-them, and every proposal is verified with the exact Jaccard of the shingle
-sets, so LSH only decides what gets verified, never what is dropped.
+shingles (64-bit ids of its word k-grams), MinHash signatures with datasketch's
+permutations, and LSH banding proposes pool examples that probably share many
+of them; every proposal is verified with the exact Jaccard of the shingle
+sets, so LSH only decides what gets verified, never what is dropped. Shingles
+and signatures are computed a batch at a time in numpy (``sketch_texts``).
 
 Bands and rows: a pair with Jaccard s collides in at least one of b bands of
 r rows with probability 1 - (1 - s^r)^b. datasketch's optimiser at 0.7 picks
 a curve that finds only ~82% of pairs at the threshold; the default b=16, r=3
 (48 permutations) finds a pair at s=0.7 with probability 0.9988, at 0.5 with
 0.88 and at 0.3 with 0.36. Each proposal below the threshold costs one set
-intersection; each band costs a hash per query and per insert, and each
-permutation a column of the sketch, which is why 16 short bands beat 128
+intersection; each band costs a dict look-up per query and per insert, and
+each permutation a column of the sketch, which is why 16 short bands beat 128
 permutations here (measured in docs/benchmarks.md).
 
-Persistence: with ``MinhashConfig.redis`` set, the LSH buckets live in Redis
-(datasketch's ``storage_config``) and so do the shingle sets and labels needed
+Storage: in memory the buckets are plain dicts keyed by the band's bytes (one
+numpy view gives all of a signature's band keys). With ``MinhashConfig.redis``
+set, datasketch's ``MinHashLSH`` keeps them in Redis (its ``storage_config``) and so do the shingle sets and labels needed
 to verify them, under ``basename``. A nightly run that opens an index with the
 same basename and config deduplicates against every earlier run's examples.
 """
@@ -25,9 +28,18 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterator, MutableMapping, Sequence, Set
+from collections.abc import (
+    Collection,
+    Hashable,
+    Iterator,
+    MutableMapping,
+    Sequence,
+)
+from collections.abc import (
+    Set as AbstractSet,
+)
 from functools import lru_cache
-from itertools import accumulate, chain
+from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
@@ -41,6 +53,8 @@ _ASCII_NON_WORD_TO_SPACE = bytes(c if c in _ASCII_WORD else 0x20 for c in range(
 _SCHEME = "affine32"  # datasketch's default since 2.0: 32-bit hashes, uint32 arithmetic
 _EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's value for "no element seen"
 _CHUNK = 256  # examples per numpy batch: bounds the (shingles x num_perm) matrix
+_MAX_SHINGLE_WORDS = 32
+_MASK64 = (1 << 64) - 1
 
 
 class RedisConfig(BaseModel):
@@ -59,7 +73,7 @@ class MinhashConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    shingle_words: int = Field(5, ge=1)
+    shingle_words: int = Field(5, ge=1, le=_MAX_SHINGLE_WORDS)
     num_perm: int = Field(48, ge=2)
     threshold: float = Field(0.7, gt=0, le=1)  # exact Jaccard >= threshold is a duplicate
     bands: int = Field(16, ge=2)
@@ -86,29 +100,126 @@ def example_text(instruction: str, input: str = "", output: str = "") -> str:
     return "\n".join(part for part in (instruction, input, output) if part)
 
 
-def shingles(text: str, cfg: MinhashConfig) -> set[bytes]:
-    """Lowercased word k-grams joined by one space, UTF-8.
-
-    A text of at most k words is one shingle, a text without words none.
-    """
-    k = cfg.shingle_words
+def words(text: str) -> list[bytes]:
+    """Lowercased ``\\w+`` words, UTF-8."""
     if text.isascii():  # same words as the regex, ~2x faster: C-level translate and split
-        words = text.encode().translate(_ASCII_NON_WORD_TO_SPACE).lower().split()
-    else:
-        words = [w.encode() for w in _WORD_RE.findall(text.lower())]
-    if len(words) <= k:
-        return {b" ".join(words)} if words else set()
-    # Slice one joined buffer instead of joining every k-gram: fewer allocations.
-    joined = b" ".join(words)
-    ends = list(accumulate(map((1).__add__, map(len, words))))
-    return {joined[a : b - 1] for a, b in zip([0, *ends], ends[k - 1 :])}
+        return text.encode().translate(_ASCII_NON_WORD_TO_SPACE).lower().split()
+    return [w.encode() for w in _WORD_RE.findall(text.lower())]
 
 
-def jaccard(a: Set[bytes], b: Set[bytes]) -> float:
-    """Exact Jaccard; two empty sets share nothing (0.0), so they are never duplicates."""
-    inter = len(a & b)
+def word_kgrams(text: str, k: int) -> set[tuple[bytes, ...]]:
+    """What a shingle stands for: k consecutive words; a text of at most k words is one."""
+    ws = words(text)
+    return {tuple(ws[i : i + k]) for i in range(max(1, len(ws) - k + 1))} if ws else set()
+
+
+class Sketched(NamedTuple):
+    """One text's shingles and its MinHash signature.
+
+    ``shingles`` holds the distinct 64-bit ids of its word k-grams, sorted: a
+    numpy array rather than a set, because the garbage collector walks every
+    element of every live set (a pool of 50K sets made it a quarter of a pass).
+    """
+
+    shingles: np.ndarray  # uint64, sorted, distinct
+    signature: np.ndarray  # uint32[num_perm]
+
+
+def jaccard(a: AbstractSet[Hashable], b: Collection[Hashable]) -> float:
+    """Exact Jaccard of a set and a collection of distinct items; two empty ones share nothing (0.0)."""
+    inter = len(a.intersection(b))
     union = len(a) + len(b) - inter
     return inter / union if union else 0.0
+
+
+def sketch_texts(texts: Sequence[str], cfg: MinhashConfig) -> list[Sketched]:
+    """Shingles and signature of each text, a whole batch per numpy pass.
+
+    A shingle is a k-gram of ``words``; its id mixes the k word hashes (CRC-32
+    and Adler-32 of each word, both C calls, so 64 bits) with a different odd
+    multiplier per position, in numpy for the whole batch at once. Two distinct
+    k-grams share an id with probability about 2^-64, so Jaccard on the id sets
+    is the exact Jaccard of the k-gram sets; ids are the same in every process
+    and every run (a persistent index relies on it), unlike ``hash()``.
+    """
+    out: list[Sketched] = []
+    for start in range(0, len(texts), _CHUNK):
+        out.extend(_sketch_chunk(texts[start : start + _CHUNK], cfg))
+    return out
+
+
+def _sketch_chunk(texts: Sequence[str], cfg: MinhashConfig) -> list[Sketched]:
+    word_lists = [words(text) for text in texts]
+    counts = np.fromiter(map(len, word_lists), dtype=np.int64, count=len(word_lists))
+    ids = _shingle_ids(word_lists, counts, cfg.shingle_words)
+    per_text = np.where(counts > 0, np.maximum(counts - cfg.shingle_words + 1, 1), 0)
+    ids, sizes = _distinct_per_text(ids, per_text)
+    ends = np.cumsum(sizes).tolist()
+    rows = _signatures(ids, sizes, cfg)
+    return [Sketched(ids[a:b], row) for a, b, row in zip([0, *ends], ends, rows)]
+
+
+def _distinct_per_text(ids: np.ndarray, per_text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each text's ids sorted and without repeats (texts stay in order), and their counts."""
+    text = np.repeat(np.arange(len(per_text), dtype=np.uint16), per_text)  # _CHUNK < 2^16
+    # Sort by id, then stably by text (a radix sort on uint16): 5x faster than lexsort.
+    by_id = np.argsort(ids)
+    order = by_id[np.argsort(text[by_id], kind="stable")]
+    ids, text = ids[order], text[order]
+    first = np.ones(len(ids), dtype=bool)
+    first[1:] = (ids[1:] != ids[:-1]) | (text[1:] != text[:-1])
+    return ids[first], np.bincount(text[first], minlength=len(per_text))
+
+
+_POSITION_MULTIPLIERS = np.array(  # odd 64-bit constants, one per position in a k-gram
+    [((0x9E3779B97F4A7C15 * (2 * j + 1)) & _MASK64) | 1 for j in range(_MAX_SHINGLE_WORDS)], dtype=np.uint64
+)
+
+
+def _mix64(h: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer: spreads every input bit over the whole word."""
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def _shingle_ids(word_lists: list[list[bytes]], counts: np.ndarray, k: int) -> np.ndarray:
+    """Ids of every text's k-grams, texts one after another (see ``sketch_texts``)."""
+    total = int(counts.sum())
+    flat = list(chain.from_iterable(word_lists))
+    crc = np.fromiter(map(zlib.crc32, flat), dtype=np.uint64, count=total)
+    adler = np.fromiter(map(zlib.adler32, flat), dtype=np.uint64, count=total)
+    word_hash = _mix64((crc << np.uint64(32)) | adler)
+    text_end = np.repeat(np.cumsum(counts), counts)  # end of each word's text
+    position = np.arange(total)
+    acc = np.zeros(total, dtype=np.uint64)
+    padded = np.concatenate([word_hash, np.zeros(k, dtype=np.uint64)])
+    for j in range(k):  # k-grams near a text's end stop at it
+        inside = position + j < text_end
+        acc += np.where(inside, padded[j : j + total], np.uint64(0)) * _POSITION_MULTIPLIERS[j]
+    # A k-gram starts at each word with k-1 words after it, or at the first word of a short text.
+    text_start = text_end - np.repeat(counts, counts)
+    starts = (position + k <= text_end) | ((position == text_start) & (text_end - text_start < k))
+    return _mix64(acc[starts])
+
+
+def _signatures(ids: np.ndarray, per_text: np.ndarray, cfg: MinhashConfig) -> np.ndarray:
+    """MinHash rows, equal to datasketch's ``MinHash.bulk`` on the ids with ``hashfunc`` = low 32 bits.
+
+    One (num_perm x shingles) matrix per batch instead of one MinHash object per
+    text; datasketch's own permutations and non-linear pre-mix (``_fmix32``).
+    """
+    a, b = _permutations(cfg.num_perm, cfg.seed)
+    result = np.full((len(per_text), cfg.num_perm), _EMPTY, dtype=np.uint32)
+    if not len(ids):
+        return result
+    low = _fmix32((ids & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    # (num_perm, shingles): reducing along the contiguous axis is ~10x faster.
+    permuted = a[:, None] * low[None, :] + b[:, None]  # uint32 wraps: modulo 2^32 intended
+    filled = per_text > 0
+    offsets = np.concatenate([[0], np.cumsum(per_text)[:-1]])[filled]
+    result[filled] = np.minimum.reduceat(permuted, offsets, axis=1).T
+    return result
 
 
 @lru_cache(maxsize=16)
@@ -127,47 +238,11 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint32(16))
 
 
-def signatures(texts: Sequence[str], cfg: MinhashConfig) -> list[LeanMinHash]:
-    """MinHash of each text's shingles (see ``sketch``)."""
-    return sketch([shingles(text, cfg) for text in texts], cfg)
+class _RedisExamples(MutableMapping[int, tuple[str, tuple[int, ...]]]):
+    """Labels and shingle ids in one Redis hash, so later runs can verify against them.
 
-
-def sketch(shingle_sets: Sequence[Set[bytes]], cfg: MinhashConfig) -> list[LeanMinHash]:
-    """MinHash of each set, equal to ``MinHash.bulk(sets, ..., hashfunc=zlib.crc32)``.
-
-    One numpy pass per batch instead of one MinHash object per set; the result
-    is what datasketch computes, which the tests check. CRC-32 instead of
-    datasketch's default SHA-1 because it is one C call (5x faster here) and is
-    deterministic across processes, unlike ``hash()``; datasketch's non-linear
-    pre-mix (``_fmix32``) spreads its values before permuting.
-    """
-    out: list[LeanMinHash] = []
-    for start in range(0, len(shingle_sets), _CHUNK):
-        for values in _sketch(shingle_sets[start : start + _CHUNK], cfg):
-            out.append(LeanMinHash(seed=cfg.seed, hashvalues=values, scheme=_SCHEME))
-    return out
-
-
-def _sketch(sets: Sequence[Set[bytes]], cfg: MinhashConfig) -> np.ndarray:
-    a, b = _permutations(cfg.num_perm, cfg.seed)
-    sizes = np.array([len(s) for s in sets])
-    result = np.full((len(sets), cfg.num_perm), _EMPTY, dtype=np.uint32)
-    if not sizes.sum():
-        return result
-    hashes = np.fromiter(map(zlib.crc32, chain.from_iterable(sets)), dtype=np.uint32, count=int(sizes.sum()))
-    # (num_perm, shingles): reducing along the contiguous axis is ~10x faster.
-    permuted = a[:, None] * _fmix32(hashes)[None, :] + b[:, None]  # uint32 wraps: modulo 2^32 intended
-    filled = sizes > 0
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])[filled]
-    result[filled] = np.minimum.reduceat(permuted, offsets, axis=1).T
-    return result
-
-
-class _RedisExamples(MutableMapping[int, tuple[str, frozenset[bytes]]]):
-    """Labels and shingle sets in one Redis hash, so later runs can verify against them.
-
-    Stored as plain bytes, never pickles: whoever can write to the server must
-    not be able to run code here. Shingles cannot contain NUL (they are \\w words).
+    Stored as plain bytes (label length, label, little-endian uint64 ids), never
+    pickles: whoever can write to the server must not be able to run code here.
     """
 
     def __init__(self, cfg: RedisConfig) -> None:
@@ -176,17 +251,18 @@ class _RedisExamples(MutableMapping[int, tuple[str, frozenset[bytes]]]):
         self._client = redis.Redis(host=cfg.host, port=cfg.port, db=cfg.db)
         self._name = f"{cfg.basename}:examples"
 
-    def __getitem__(self, slot: int) -> tuple[str, frozenset[bytes]]:
+    def __getitem__(self, slot: int) -> tuple[str, tuple[int, ...]]:
         raw = self._client.hget(self._name, slot)
         if raw is None:
             raise KeyError(slot)
         size = int.from_bytes(raw[:4], "big")
-        label, rest = raw[4 : 4 + size].decode(errors="surrogatepass"), raw[4 + size :]
-        return label, frozenset(rest.split(b"\0")) if rest else frozenset()
+        label = raw[4 : 4 + size].decode(errors="surrogatepass")
+        return label, tuple(np.frombuffer(raw[4 + size :], dtype="<u8").tolist())
 
-    def __setitem__(self, slot: int, value: tuple[str, frozenset[bytes]]) -> None:
+    def __setitem__(self, slot: int, value: tuple[str, tuple[int, ...]]) -> None:
         label = value[0].encode(errors="surrogatepass")
-        self._client.hset(self._name, slot, len(label).to_bytes(4, "big") + label + b"\0".join(value[1]))
+        ids = np.array(value[1], dtype="<u8").tobytes()
+        self._client.hset(self._name, slot, len(label).to_bytes(4, "big") + label + ids)
 
     def __delitem__(self, slot: int) -> None:
         self._client.hdel(self._name, slot)
@@ -198,54 +274,125 @@ class _RedisExamples(MutableMapping[int, tuple[str, frozenset[bytes]]]):
         return int(self._client.hlen(self._name))
 
 
-class MinhashIndex:
-    """LSH proposals, exact verification. ``check`` never mutates; ``add`` only kept examples."""
+class _MemoryBands:
+    """In-memory LSH buckets: one dict per band, keyed by the band's raw bytes.
+
+    The same banding as datasketch's ``MinHashLSH`` with ``params=(bands, rows)``
+    (band i is columns i*rows .. (i+1)*rows - 1), but all band keys of a sketch
+    come from one numpy view instead of one Python hash call per band, which
+    was half the cost of a pass (docs/benchmarks.md).
+    """
 
     def __init__(self, cfg: MinhashConfig) -> None:
-        self.cfg = cfg
-        storage = None
-        self._examples: MutableMapping[int, tuple[str, frozenset[bytes]]] = {}
-        if cfg.redis is not None:
-            storage = {
-                "type": "redis",
-                "basename": cfg.redis.basename.encode(),
-                "redis": {"host": cfg.redis.host, "port": cfg.redis.port, "db": cfg.redis.db},
-            }
-            self._examples = _RedisExamples(cfg.redis)
+        self._width = cfg.bands * cfg.rows
+        self._key_dtype = np.dtype((np.void, 4 * cfg.rows))
+        self._tables: list[dict[bytes, int | list[int]]] = [{} for _ in range(cfg.bands)]
+
+    def _keys(self, signature: np.ndarray) -> list[bytes]:
+        return np.ascontiguousarray(signature[: self._width]).view(self._key_dtype).tolist()
+
+    def query(self, signature: np.ndarray) -> set[int]:
+        found: set[int] = set()
+        for table, key in zip(self._tables, self._keys(signature)):
+            bucket = table.get(key)
+            if bucket is None:
+                continue
+            if isinstance(bucket, int):
+                found.add(bucket)
+            else:
+                found.update(bucket)
+        return found
+
+    def insert(self, slot: int, signature: np.ndarray) -> None:
+        # A bucket is a bare slot until a second one shares it: most buckets hold
+        # one example, and a dict of ints is invisible to the garbage collector,
+        # where a million one-item lists made it cost a third of the pass.
+        for table, key in zip(self._tables, self._keys(signature)):
+            bucket = table.get(key)
+            if bucket is None:
+                table[key] = slot
+            elif isinstance(bucket, int):
+                table[key] = [bucket, slot]
+            else:
+                bucket.append(slot)
+
+
+class _RedisBands:
+    """datasketch's ``MinHashLSH`` with its buckets in Redis, shared by every run."""
+
+    def __init__(self, cfg: MinhashConfig, redis: RedisConfig) -> None:
+        self._seed = cfg.seed
+        storage = {
+            "type": "redis",
+            "basename": redis.basename.encode(),
+            "redis": {"host": redis.host, "port": redis.port, "db": redis.db},
+        }
         # bytes keys and no pickling: keys read back from Redis are only parsed as numbers
         self._lsh = MinHashLSH(
             num_perm=cfg.num_perm, params=(cfg.bands, cfg.rows), storage_config=storage, prepickle=False
         )
 
+    def _minhash(self, signature: np.ndarray) -> LeanMinHash:
+        return LeanMinHash(seed=self._seed, hashvalues=signature, scheme=_SCHEME)
+
+    def query(self, signature: np.ndarray) -> set[int]:
+        return {int(key) for key in self._lsh.query(self._minhash(signature))}
+
+    def insert(self, slot: int, signature: np.ndarray) -> None:
+        self._lsh.insert(str(slot).encode(), self._minhash(signature), check_duplication=False)
+
+
+class MinhashIndex:
+    """LSH proposals, exact verification. ``check`` never mutates; ``add`` only kept examples."""
+
+    def __init__(self, cfg: MinhashConfig) -> None:
+        self.cfg = cfg
+        self._examples: MutableMapping[int, tuple[str, tuple[int, ...]]]
+        self._bands: _MemoryBands | _RedisBands
+        if cfg.redis is None:
+            self._examples, self._bands = {}, _MemoryBands(cfg)
+        else:
+            self._examples, self._bands = _RedisExamples(cfg.redis), _RedisBands(cfg, cfg.redis)
+
     def __len__(self) -> int:
         return len(self._examples)
 
-    def check(self, sig: MinHash, shingle_set: Set[bytes]) -> MinhashMatch | None:
+    def check(self, signature: np.ndarray, shingles: np.ndarray) -> MinhashMatch | None:
         """The pool example with the highest exact Jaccard >= threshold, or None.
 
         Ties go to the earliest-added example. Only LSH proposals are verified,
         so a duplicate whose bands never collide is missed (see the module doc).
         """
-        found = self.matches(sig, shingle_set)
+        found = self.matches(signature, shingles)
         return found[0] if found else None
 
-    def matches(self, sig: MinHash, shingle_set: Set[bytes]) -> list[MinhashMatch]:
+    def matches(self, signature: np.ndarray, shingles: np.ndarray) -> list[MinhashMatch]:
         """Every proposed pool example with exact Jaccard >= threshold, best first, then oldest."""
+        threshold = self.cfg.threshold
+        size = len(shingles)
+        mine: set[int] | None = None  # built once, and only when a proposal needs it
         scored = []
-        for key in self._lsh.query(sig):
-            label, other = self._examples[int(key)]
-            score = jaccard(shingle_set, other)
-            if score >= self.cfg.threshold:
-                scored.append((-score, int(key), label))
+        for slot in self._bands.query(signature):
+            label, other = self._examples[slot]
+            # Jaccard <= min/max of the sizes: skip the intersection when that already fails.
+            if min(size, len(other)) < threshold * max(size, len(other)):
+                continue
+            if mine is None:
+                mine = set(shingles.tolist())
+            score = jaccard(mine, other)
+            if score >= threshold:
+                scored.append((-score, slot, label))
         return [MinhashMatch(label, -neg) for neg, _, label in sorted(scored)]
 
-    def add(self, key: str, sig: MinHash, shingle_set: Set[bytes]) -> None:
-        """Add a kept example; ``key`` is a label for evidence and need not be unique.
+    def add(self, key: str, signature: np.ndarray, shingles: np.ndarray) -> None:
+        """Add a kept example (``Sketched`` parts); ``key`` is a label for evidence and need not be unique.
 
         With Redis, one writer at a time: slots are numbered from the stored count.
         """
         # LSH keys are insertion numbers, so equal labels never collide and ties
         # resolve by age; in Redis the count continues from earlier runs.
         slot = len(self._examples)
-        self._examples[slot] = (key, frozenset(shingle_set))
-        self._lsh.insert(str(slot).encode(), sig, check_duplication=False)
+        # A tuple of ints drops out of the garbage collector's sight once it has
+        # survived a collection, where a set would be walked at every full one.
+        self._examples[slot] = (key, tuple(shingles.tolist()))
+        self._bands.insert(slot, signature)
