@@ -4,7 +4,10 @@
     .venv/bin/python bench/teacher_bench.py --cpu-minutes 3      # also the real CPU teacher (SmolLM2, llama.cpp)
 
 The fake teacher runs as a SEPARATE process (`python -m selfinstruct.testing.fake_teacher`), so the CPU time
-we report (time.process_time of this process) is the pipeline's alone. The serial loop is the reference
+we report (time.process_time of this process) is the pipeline's alone. Ours runs on each API asked for: on
+completions (the vllm backend's default) prompts ready together share a request (`batch_prompts`), on chat
+each prompt is a request. Utilization is counted in prompts (sequences), as the server's capacity is: over
+the whole run (prompts/s over C/L) and in steady state (busy slot-seconds over the middle 80% of the run). The serial loop is the reference
 pattern of Alpaca's `generate_instruction.py` (and Self-Instruct's bootstrap script): send a batch of 5
 prompts together with the openai client, wait for the whole batch, filter, then send the next batch. It uses
 our prompts, parser and filters, so the ratio measures how the teacher is driven, nothing else.
@@ -19,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -54,9 +58,11 @@ class Result:
     name: str
     accepted: int
     seconds: float
-    requests: int
+    requests: int  # prompts the teacher served (a batched request counts each of its prompts)
     cpu: float
     server_cpu: float | None = None
+    http_requests: int | None = None
+    steady: float | None = None  # share of the teacher's slots busy over the middle 80% of the run
 
     @property
     def per_second(self) -> float:
@@ -86,11 +92,54 @@ class FakeServer:
         self.process.wait(10)
 
 
-def run_ours(config: GrowConfig, requests_now) -> Result:
-    before, cpu, started = requests_now(), time.process_time(), time.perf_counter()
-    result = grow(config)
-    seconds = time.perf_counter() - started
-    return Result("ours (pipelined)", result.accepted, seconds, requests_now() - before, time.process_time() - cpu)
+class BusyProbe:
+    """Samples the server's busy slot-seconds while a run goes on, for its steady-state utilization."""
+
+    def __init__(self, server: FakeServer, capacity: int, every: float = 0.25):
+        self.server, self.capacity, self.every = server, capacity, every
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> BusyProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.perf_counter(), self.server.stats()["busy_seconds"]))
+            self._stop.wait(self.every)
+
+    def steady(self) -> float | None:
+        """Busy share of the capacity between 10% and 90% of the run: no ramp-up, no last round."""
+        if len(self.samples) < 5:
+            return None
+        start, end = self.samples[0][0], self.samples[-1][0]
+        window = [s for s in self.samples if start + 0.1 * (end - start) <= s[0] <= start + 0.9 * (end - start)]
+        (t0, b0), (t1, b1) = window[0], window[-1]
+        return (b1 - b0) / (self.capacity * (t1 - t0)) if t1 > t0 else None
+
+
+def run_ours(name: str, config: GrowConfig, server: FakeServer | None = None) -> Result:
+    before = server.stats() if server else None
+    cpu, started = time.process_time(), time.perf_counter()
+    if server is None:
+        result = grow(config)
+        probe = None
+    else:
+        with BusyProbe(server, config.concurrency or 1) as probe:
+            result = grow(config)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    out = Result(name, result.accepted, seconds, result.usage.requests, cpu)
+    if server is not None and before is not None and probe is not None:
+        after = server.stats()
+        out.requests, out.http_requests = after["prompts"] - before["prompts"], after["requests"] - before["requests"]
+        out.steady = probe.steady()
+    return out
 
 
 class SerialLoop:
@@ -141,7 +190,7 @@ class SerialLoop:
             if reply is not None:
                 candidates += read_generation(plan, reply, round_no)[0]
         candidates = [c for c in candidates if check_instruction(c.instruction, self.checks).keep
-                      and self.dedup.rouge_duplicate(c.instruction) is None]
+                      and self.dedup.screen(c.instruction)[0] is None]
         labels = await self.batched([classify_request(self.config, c.instruction) for c in candidates])
         candidates = [c.model_copy(update={"is_classification": read_classification(r)})
                       for c, r in zip(candidates, labels)]
@@ -192,22 +241,31 @@ async def request_cpu(base_url: str, concurrency: int, n: int = 2000) -> dict[st
     return results
 
 
-def fake_scenario(latency: float, capacity: int, target: int, serial_seconds: float, work: Path) -> list[str]:
+def fake_scenario(latency: float, capacity: int, target: int, serial_seconds: float, work: Path,
+                  apis: list[str]) -> list[str]:
     server = FakeServer(latency, capacity)
+    lines: list[str] = []
     try:
-        config = build_config({"backend": "openai", "base_url": [server.base_url], "out": work / f"ours-{capacity}",
-                               "target": target, "concurrency": capacity, "model": "fake-teacher"})
-        cpu0 = server.cpu_seconds()
-        ours = run_ours(config, lambda: server.stats()["requests"])
-        ours.server_cpu = server.cpu_seconds() - cpu0
-        loop = SerialLoop(config, server.base_url, "fake-teacher", work / f"serial-{capacity}")
+        results, configs = [], []
+        for api in apis:
+            config = build_config({"backend": "openai", "base_url": [server.base_url], "api": api,
+                                   "out": work / f"ours-{capacity}-{api}", "target": target, "concurrency": capacity,
+                                   "model": "fake-teacher"})
+            cpu0 = server.cpu_seconds()
+            ours = run_ours(f"ours, {api} (batch {config.batch_prompts})", config, server)
+            ours.server_cpu = server.cpu_seconds() - cpu0
+            results.append(ours)
+            configs.append(config)
+        # The reference on the first API asked for (Alpaca used the completions API, 5 prompts at a time).
+        loop = SerialLoop(configs[0], server.base_url, "fake-teacher", work / f"serial-{capacity}")
         serial = asyncio.run(loop.run(serial_seconds))
         per_request = asyncio.run(request_cpu(server.base_url, capacity))
     finally:
         server.stop()
-    lines = rows(f"fake L={latency:g}s C={capacity}", ours, serial, capacity / latency)
-    return lines + [f"| fake L={latency:g}s C={capacity} | CPU ms per request, request path alone | | | "
-                    + ", ".join(f"{name} {ms:.2f}" for name, ms in per_request.items()) + " | | | | | |"]
+    for ours in results:
+        lines += rows(f"fake L={latency:g}s C={capacity}", ours, serial, capacity / latency)
+    return lines + [f"| fake L={latency:g}s C={capacity} | CPU ms per request, request path alone (chat) | | | "
+                    + ", ".join(f"{name} {ms:.2f}" for name, ms in per_request.items()) + " | | | | | | |"]
 
 
 def cpu_scenario(minutes: float, work: Path) -> list[str]:
@@ -235,17 +293,19 @@ def rows(scenario: str, ours: Result, serial: Result, capacity_rate: float | Non
     for r in (ours, serial):
         rate = r.requests / r.seconds
         of_capacity = f"{rate / capacity_rate:.0%}" if capacity_rate else "-"
+        steady = f"{r.steady:.0%}" if r.steady is not None else "-"
         cpu_each = f"{1000 * r.cpu / r.accepted:.2f}" if r.accepted else "-"
         server = f"{r.server_cpu:.1f}" if r.server_cpu is not None else "-"
+        http = f" ({r.http_requests} HTTP)" if r.http_requests is not None else ""
         lines.append(f"| {scenario} | {r.name} | {r.accepted} | {r.seconds:.1f} | {r.per_second * scale:.1f}{unit} | "
-                     f"{r.requests} | {rate:.1f} | {of_capacity} | {cpu_each} | {server} |")
+                     f"{r.requests}{http} | {rate:.1f} | {of_capacity} | {steady} | {cpu_each} | {server} |")
     ratio = ours.per_second / serial.per_second if serial.per_second else float("inf")
-    lines.append(f"| {scenario} | ratio ours / serial | | | {ratio:.1f}x | | | | | |")
+    lines.append(f"| {scenario} | ratio {ours.name} / serial | | | {ratio:.1f}x | | | | | | |")
     return lines
 
 
-HEADER = ("| scenario | loop | accepted | wall s | accepted rate | requests | requests/s | of C/L | "
-          "our CPU ms / accepted | server CPU s |\n|---|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| scenario | loop | accepted | wall s | accepted rate | prompts | prompts/s | of C/L | steady busy | "
+          "our CPU ms / accepted | server CPU s |\n|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def main() -> None:
@@ -253,14 +313,16 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--capacities", type=int, nargs="*", default=[128, 32],
                         help="fake-teacher capacities C to run; none (just the flag) skips the fake teacher")
-    parser.add_argument("--target", type=int, default=2000, help="accepted examples our pipeline grows")
+    parser.add_argument("--target", type=int, default=4000, help="accepted examples our pipeline grows")
+    parser.add_argument("--apis", nargs="+", default=["completions", "chat"], choices=["completions", "chat"],
+                        help="our pipeline on each API: completions batches prompts (the vllm default), chat cannot")
     parser.add_argument("--serial-seconds", type=float, default=30.0)
     parser.add_argument("--cpu-minutes", type=float, default=0.0, help="also the real CPU teacher, this long each")
     args = parser.parse_args()
     lines = [HEADER]
     with tempfile.TemporaryDirectory() as tmp:
         for capacity in args.capacities:
-            lines += fake_scenario(args.latency, capacity, args.target, args.serial_seconds, Path(tmp))
+            lines += fake_scenario(args.latency, capacity, args.target, args.serial_seconds, Path(tmp), args.apis)
             print("\n".join(lines), flush=True)
         if args.cpu_minutes:
             lines += cpu_scenario(args.cpu_minutes, Path(tmp))

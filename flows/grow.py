@@ -80,6 +80,7 @@ def grow(
     seed: int = DEFAULTS.seed,
     prompts_per_round: int | None = None,
     concurrency: int | None = None,
+    batch_prompts: int | None = None,
     max_rounds: int | None = None,
     filters: FilterConfig | None = None,
     fail_on_gates: bool = False,
@@ -87,13 +88,13 @@ def grow(
     """Grow the pool in `out` to `target` accepted examples; a later run continues the same pool.
 
     Parameters are the flags of `selfinstruct grow`; `None` means the library's default (the bundled seeds,
-    the backend's default model, concurrency and prompts per round, no round limit, the default filters).
+    the backend's default model, concurrency, prompts per round and per request, no round limit, the default filters).
     """
     logger = get_run_logger()
     given = {
         "target": target, "out": out, "backend": backend, "model": model, "base_url": base_url, "api": api,
         "method": method, "seeds": seeds, "seed": seed, "prompts_per_round": prompts_per_round,
-        "concurrency": concurrency, "max_rounds": max_rounds, "filters": filters,
+        "concurrency": concurrency, "batch_prompts": batch_prompts, "max_rounds": max_rounds, "filters": filters,
     }
     config = build_config(given, "flow parameters")
     with GrowSession(config) as session:

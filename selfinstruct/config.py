@@ -83,7 +83,9 @@ class GrowConfig(BaseModel):
     backend: Backend = "cpu"
     model: str | None = None
     base_url: list[str] = Field(default_factory=list)
-    api: Api | None = Field(None, description="default: completions for cpu (a small model continues text best), chat otherwise")
+    api: Api | None = Field(
+        None, description="default: completions for cpu (a small model continues text best) and vllm (prompts "
+                          "batched per request), chat for openai")
     method: Method = "self-instruct"
     seeds: Path = DEFAULT_SEEDS
     seed: int = Field(0, description="random seed for demo sampling")
@@ -98,6 +100,9 @@ class GrowConfig(BaseModel):
     concurrency: int | None = Field(
         None, ge=1, description="teacher requests in flight at most; default 4 for cpu (llama.cpp serves one "
                                 "at a time), 128 otherwise (a vLLM server batches that many)")
+    batch_prompts: int | None = Field(
+        None, ge=1, le=256, description="prompts per completions request (the API takes a list); default 32 on "
+                                        "the completions API, 1 for cpu (llama.cpp serves one at a time) and chat")
     pipeline_rounds: int | None = Field(
         None, ge=1, le=64, description="rounds in flight at once; round N shows machine demos accepted by round "
                                        "N - pipeline_rounds. Default 1 for cpu, 16 otherwise")
@@ -129,7 +134,11 @@ class GrowConfig(BaseModel):
             raise ValueError("the vllm backend needs --model (to start a server) or --base-url")
         cpu = self.backend == "cpu"
         if self.api is None:
-            self.api = "completions" if cpu else "chat"
+            self.api = "chat" if self.backend == "openai" else "completions"
+        if self.batch_prompts is None:
+            self.batch_prompts = 32 if self.api == "completions" and not cpu else 1
+        elif self.batch_prompts > 1 and self.api != "completions":
+            raise ValueError("batch_prompts above 1 needs api = completions: a chat request holds one conversation")
         if self.concurrency is None:
             self.concurrency = 4 if cpu else 128
         if self.prompts_per_round is None:

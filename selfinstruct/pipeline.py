@@ -43,8 +43,10 @@ log = logging.getLogger(__name__)
 MAX_IDLE_ROUNDS = 25  # rounds in a row without a new example before we call the teacher stuck
 RECENT_ROUNDS = 20  # rounds whose yield predicts the next ones' (to stop starting rounds near the target)
 # alpaca_data.json is rewritten whole (O(pool)); pipelined rounds commit several times a second, so the
-# file follows the store at most this often, and always at the end of a run.
+# file follows the store at most this often, and always at the end of a run. With a large pool the wait
+# grows to EXPORT_COST_FACTOR times the last rewrite, so rewriting takes at most 1/20 of the time.
 EXPORT_INTERVAL = 5.0
+EXPORT_COST_FACTOR = 20
 TARGET_REACHED = "target reached"
 MAX_ROUNDS = "max_rounds reached"
 
@@ -172,7 +174,7 @@ class GrowSession:
     async def _pipelined(self, endpoints: Endpoints, on_round: Callable[[RoundSummary], None] | None) -> int:
         teacher = self._teacher(endpoints)
         window: deque[asyncio.Task[CollectedRound]] = deque()
-        number, committed, exported = self.store.next_round(), 0, time.monotonic()
+        number, committed, exported, export_cost = self.store.next_round(), 0, time.monotonic(), 0.0
         try:
             while True:
                 while self._may_start(len(window), committed):
@@ -184,9 +186,11 @@ class GrowSession:
                 window.popleft()
                 summary = self._commit(collected, endpoints)
                 committed += 1
-                if time.monotonic() - exported >= EXPORT_INTERVAL:
+                if time.monotonic() - exported >= max(EXPORT_INTERVAL, EXPORT_COST_FACTOR * export_cost):
+                    started = time.monotonic()
                     export_alpaca(self.store, self.run_dir)
                     exported = time.monotonic()
+                    export_cost = exported - started
                 if on_round:
                     on_round(summary)
         finally:
@@ -219,11 +223,11 @@ class GrowSession:
             api_key=endpoints.api_key, timeout=config.request_timeout, max_attempts=config.max_attempts,
             concurrency=config.concurrency or 1, requests_per_minute=config.requests_per_minute,
             tokens_per_minute=config.tokens_per_minute, failure_window=config.failure_window,
-            failure_threshold=config.failure_threshold,
+            failure_threshold=config.failure_threshold, batch_prompts=config.batch_prompts or 1,
         )
 
     async def _collect(self, teacher: OpenAITeacher, number: int) -> CollectedRound:
-        stream = RoundStream(self.config, self.checks, lambda text: self.dedup.rouge_duplicate(text))
+        stream = RoundStream(self.config, self.checks, lambda text: self.dedup.screen(text))
         asker = CachedTeacher(teacher, self.store, Usage(parent=self.usage), inflight=self._inflight)
         return await stream.collect(asker, number, self._plans(number))
 
@@ -239,7 +243,7 @@ class GrowSession:
         accepted: list[Candidate] = []
         rejections = list(collected.rejections)
         try:
-            self._final_pass(collected.candidates, accepted, rejections)
+            self._final_pass(collected, accepted, rejections)
             usage = collected.asker.usage
             summary = RoundSummary(
                 round=collected.number, generated=collected.generated, kept=len(accepted),
@@ -268,20 +272,24 @@ class GrowSession:
                 f"are unusable (see drop reasons with `selfinstruct report`, or the replies table in the store)"
             )
 
-    def _final_pass(self, candidates: list[Candidate], accepted: list[Candidate], rejections: list[Rejection]) -> None:
+    def _final_pass(self, collected: CollectedRound, accepted: list[Candidate], rejections: list[Rejection]) -> None:
         """In order, as the paper's loop: each kept candidate joins the pool at once."""
         room = self.config.target - self.accepted
+        candidates = collected.candidates
+        complete = [cand for cand in candidates if cand.instances]
+        sketches = iter(self.dedup.sketches(complete))  # MinHash sketches of the whole round in one batch
         for cand in candidates:
             if len(accepted) >= room:
                 break  # the target is reached; the rest of the round is surplus
             if not cand.instances:
                 rejections.append(Rejection(candidate=cand, reason=EMPTY_OUTPUT))
                 continue
-            verdict = self.dedup.check(cand)
+            sketched = next(sketches)
+            verdict = self.dedup.check(cand, sketched, collected.screened.get(cand.instruction))
             if verdict.reason is not None:
                 rejections.append(Rejection(candidate=cand, reason=verdict.reason, detail=verdict.detail))
                 continue
-            self.dedup.add(cand)
+            self.dedup.add(cand, sketched)
             accepted.append(
                 cand.model_copy(update={"nearest": verdict.nearest, "nearest_rouge_l": verdict.nearest_rouge_l})
             )

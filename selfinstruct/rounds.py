@@ -15,14 +15,21 @@ from dataclasses import dataclass, field
 
 from .config import GrowConfig
 from .filters.base import ROUGE, TEACHER_FAILED
+from .filters.dedup_stage import Screened
 from .filters.heuristics import check_instruction
 from .methods import (
-    PromptPlan, classify_request, instance_request, read_classification, read_generation, read_instances,
+    PromptPlan,
+    classify_request,
+    instance_request,
+    read_classification,
+    read_generation,
+    read_instances,
 )
 from .records import Candidate, Rejection
 from .teacher.cache import CachedTeacher
 
-RougeCheck = Callable[[str], "str | None"]  # evidence when an instruction is too close to the pool
+# Evidence when an instruction is too close to the pool (else None), and the check's record.
+RougeScreen = Callable[[str], "tuple[str | None, Screened]"]
 
 
 @dataclass
@@ -35,6 +42,7 @@ class CollectedRound:
     rejections: list[Rejection] = field(default_factory=list)
     generated: int = 0
     started: float = field(default_factory=time.perf_counter)
+    screened: dict[str, Screened] = field(default_factory=dict)  # early ROUGE-L checks, by instruction
 
 
 @dataclass(frozen=True)
@@ -50,30 +58,32 @@ class RoundStream:
 
     config: GrowConfig
     checks: Sequence[object]
-    rouge_duplicate: RougeCheck
+    rouge_screen: RougeScreen
 
     async def collect(self, asker: CachedTeacher, number: int, plans: list[PromptPlan]) -> CollectedRound:
         collected = CollectedRound(number, asker)
-        results = await asyncio.gather(*(self._from_plan(asker, plan, number) for plan in plans))
+        results = await asyncio.gather(*(self._from_plan(asker, plan, number, collected.screened) for plan in plans))
         for result in results:
             collected.candidates += result.candidates
             collected.rejections += result.rejections
             collected.generated += result.generated
         return collected
 
-    async def _from_plan(self, asker: CachedTeacher, plan: PromptPlan, number: int) -> _PlanResult:
+    async def _from_plan(self, asker: CachedTeacher, plan: PromptPlan, number: int,
+                         screened: dict[str, Screened]) -> _PlanResult:
         reply = await asker.ask(plan.request)
         if reply is None:
             return _PlanResult([], [], 0)
         parsed, cut = read_generation(plan, reply, number)
-        survivors, rejections = self._early_filters(parsed)
+        survivors, rejections = self._early_filters(parsed, screened)
         if self.config.method == "self-instruct":
             outcomes = await asyncio.gather(*(self._complete_task(asker, cand) for cand in survivors))
             survivors = [outcome for outcome in outcomes if isinstance(outcome, Candidate)]
             rejections += [outcome for outcome in outcomes if isinstance(outcome, Rejection)]
         return _PlanResult(survivors, cut + rejections, len(parsed) + len(cut))
 
-    def _early_filters(self, parsed: list[Candidate]) -> tuple[list[Candidate], list[Rejection]]:
+    def _early_filters(self, parsed: list[Candidate],
+                       screened: dict[str, Screened]) -> tuple[list[Candidate], list[Rejection]]:
         """Text checks and ROUGE-L against the pool as it is now; the final pass checks again, in order.
 
         The pool only grows, so an instruction dropped here would be dropped by the final pass too:
@@ -84,9 +94,13 @@ class RoundStream:
             verdict = check_instruction(cand.instruction, self.checks)
             if not verdict.keep:
                 rejections.append(Rejection(candidate=cand, reason=verdict.reason or "", detail=verdict.detail))
-            elif (match := self.rouge_duplicate(cand.instruction)) is not None:
-                rejections.append(Rejection(candidate=cand, reason=ROUGE, detail=match))
+                continue
+            evidence, record = self.rouge_screen(cand.instruction)
+            if evidence is not None:
+                rejections.append(Rejection(candidate=cand, reason=ROUGE, detail=evidence))
             else:
+                # The first record of a text is the one to trust: it covers the smallest pool.
+                screened.setdefault(cand.instruction, record)
                 survivors.append(cand)
         return survivors, rejections
 

@@ -270,12 +270,16 @@ class Store:
                             completion_tokens=completion_tokens, seconds=seconds, cached=True)
 
     def save_reply(self, key: str, stage: str, prompt: str, reply: TeacherReply) -> None:
-        with self._transaction() as db:
-            db.execute(
+        # One statement is its own transaction in autocommit mode: atomic without BEGIN/COMMIT round trips,
+        # which cost more than the insert (one save per teacher reply, measured).
+        try:
+            self._db.execute(
                 "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, stage, prompt, reply.text, reply.finish_reason, reply.prompt_tokens,
                  reply.completion_tokens, reply.seconds, time.time()),
             )
+        except sqlite3.Error as err:
+            raise StoreError(f"writing {self.path} failed: {err}") from err
 
     def save_dead_letter(self, key: str, stage: str, prompt: str, error: str) -> None:
         with self._transaction() as db:

@@ -106,9 +106,15 @@ def test_sketches_do_not_depend_on_the_batch() -> None:
 
 def test_shingle_ids_are_the_same_in_every_process() -> None:
     # A persistent index compares ids computed by different runs.
-    code = "from selfinstruct.filters.minhash import *; print(sketch_texts(['Naïve one two three four five six'], MinhashConfig())[0].shingles.tolist())"
+    code = (
+        "from selfinstruct.filters.minhash import MinhashConfig, sketch_texts; "
+        "print(sketch_texts(['Naïve one two three four five six'], MinhashConfig())[0].shingles.tolist())"
+    )
     runs = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
         for seed in ("1", "2")
     }
     assert runs == {f"{sk('Naïve one two three four five six').shingles.tolist()}\n"}

@@ -206,3 +206,23 @@ def test_rapidfuzz_compares_chars_and_ints_alike() -> None:
     # past the Unicode range; mixing both must mean the same LCS.
     assert LCSseq.similarity("abc", (97, 120, 99)) == 2
     assert LCSseq.similarity(chr(0xD800) + "a", (0xD800, 97)) == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(TEXTS, max_size=20), st.lists(TEXTS, max_size=20), TEXTS, st.sampled_from([0.5, 0.7, 1.0]))
+def test_check_since_decides_as_a_full_check(older: list[str], newer: list[str], text: str, threshold: float) -> None:
+    # The final pass re-checks a kept instruction against the texts added since its first check only.
+    index = RougeIndex(threshold)
+    for pool_text in older:
+        index.add(pool_text)
+    if index.is_duplicate(first := index.check(text)):
+        return  # screened out: never re-checked
+    since = len(index)
+    for pool_text in newer:
+        index.add(pool_text)
+    full, recent = index.check(text), index.check(text, since=since)
+    assert index.is_duplicate(recent) == index.is_duplicate(full)
+    if index.is_duplicate(full):
+        assert recent == full  # the same exact maximum and earliest text
+    else:
+        assert max(first.score, recent.score) <= threshold

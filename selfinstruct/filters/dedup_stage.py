@@ -6,14 +6,15 @@ or after a failed round, so they never hold a rejected or crash-lost item.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..config import FilterConfig
 from ..records import Candidate
 from ..store import Store
 from .base import MINHASH, ROUGE
-from .minhash import MinhashConfig, MinhashIndex, example_text, sketch_texts
+from .minhash import MinhashConfig, MinhashIndex, Sketched, example_text, sketch_texts
 from .rouge import RougeIndex, RougeMatch
 
 
@@ -26,6 +27,17 @@ class DedupVerdict(NamedTuple):
     nearest_rouge_l: float
 
 
+class Screened(NamedTuple):
+    """An instruction's early ROUGE-L check: against which stage, how large its pool was, what it found."""
+
+    generation: int
+    pool_size: int
+    match: RougeMatch
+
+
+_generations = itertools.count()
+
+
 def _rouge_evidence(match: RougeMatch) -> str:
     return f"{match.score:.3f} vs {match.nearest!r}"
 
@@ -35,6 +47,8 @@ class DedupStage:
     rouge: RougeIndex
     minhash: MinhashIndex | None
     minhash_config: MinhashConfig
+    # Tells stages apart: a screening record is only trusted by the stage that made it.
+    generation: int = field(default_factory=lambda: next(_generations))
 
     @classmethod
     def from_store(cls, config: FilterConfig, store: Store) -> DedupStage:
@@ -47,34 +61,59 @@ class DedupStage:
             stage._add_examples([(e.instruction, e.input, e.output) for e in store.pool_examples()])
         return stage
 
-    def rouge_duplicate(self, instruction: str) -> str | None:
-        """Evidence ("0.82 vs '...'") when the instruction is too close to the pool, else None."""
+    def screen(self, instruction: str) -> tuple[str | None, Screened]:
+        """Evidence ("0.82 vs '...'") when the instruction is too close to the pool, else None; and a record
+        that lets `check` compare it later with only the pool texts added since."""
         match = self.rouge.check(instruction)
-        return _rouge_evidence(match) if self.rouge.is_duplicate(match) else None
+        evidence = _rouge_evidence(match) if self.rouge.is_duplicate(match) else None
+        return evidence, Screened(self.generation, len(self.rouge), match)
 
-    def check(self, cand: Candidate) -> DedupVerdict:
-        """Both stages for a candidate with instances: ROUGE-L on its instruction, then MinHash."""
-        match = self.rouge.check(cand.instruction)
+    def sketches(self, cands: list[Candidate]) -> list[Sketched | None]:
+        """Each candidate's MinHash sketch (of its first instance), all in one batch; None when MinHash is off."""
+        if self.minhash is None:
+            return [None] * len(cands)
+        return sketch_texts([_example_text(cand) for cand in cands], self.minhash_config)
+
+    def check(
+        self, cand: Candidate, sketched: Sketched | None = None, screened: Screened | None = None
+    ) -> DedupVerdict:
+        """Both stages for a candidate with instances: ROUGE-L on its instruction, then MinHash.
+
+        `screened` (from `screen`, when it kept the instruction) limits ROUGE-L to the texts added since.
+        """
+        if screened is not None and screened.generation == self.generation:
+            match = self.rouge.check(cand.instruction, since=screened.pool_size)
+            if not self.rouge.is_duplicate(match) and screened.match.score >= match.score:
+                match = screened.match  # the best evidence for a kept one; older texts win ties
+        else:
+            match = self.rouge.check(cand.instruction)
         verdict = DedupVerdict(None, "", match.nearest, match.score)
         if self.rouge.is_duplicate(match):
             return verdict._replace(reason=ROUGE, detail=_rouge_evidence(match))
         if self.minhash is not None:
-            first = cand.instances[0]
-            text = example_text(cand.instruction, first.input, first.output)
-            sketched = sketch_texts([text], self.minhash_config)[0]
+            if sketched is None:
+                sketched = self.sketches([cand])[0]
+                assert sketched is not None
             found = self.minhash.check(sketched.signature, sketched.shingles)
             if found is not None:
                 return verdict._replace(reason=MINHASH, detail=f"{found.jaccard:.3f} vs {found.key!r}")
         return verdict
 
-    def add(self, cand: Candidate) -> None:
+    def add(self, cand: Candidate, sketched: Sketched | None = None) -> None:
         self.rouge.add(cand.instruction)
         if self.minhash is not None:
-            first = cand.instances[0]
-            self._add_examples([(cand.instruction, first.input, first.output)])
+            if sketched is None:
+                sketched = self.sketches([cand])[0]
+                assert sketched is not None
+            self.minhash.add(_example_text(cand)[:200], sketched.signature, sketched.shingles)
 
     def _add_examples(self, examples: list[tuple[str, str, str]]) -> None:
         assert self.minhash is not None
         texts = [example_text(*example) for example in examples]
         for text, sketched in zip(texts, sketch_texts(texts, self.minhash_config)):
             self.minhash.add(text[:200], sketched.signature, sketched.shingles)
+
+
+def _example_text(cand: Candidate) -> str:
+    first = cand.instances[0]
+    return example_text(cand.instruction, first.input, first.output)

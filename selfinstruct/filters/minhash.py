@@ -19,9 +19,10 @@ permutations here (measured in docs/benchmarks.md).
 
 Storage: in memory the buckets are plain dicts keyed by the band's bytes (one
 numpy view gives all of a signature's band keys). With ``MinhashConfig.redis``
-set, datasketch's ``MinHashLSH`` keeps them in Redis (its ``storage_config``) and so do the shingle sets and labels needed
-to verify them, under ``basename``. A nightly run that opens an index with the
-same basename and config deduplicates against every earlier run's examples.
+set, datasketch's ``MinHashLSH`` keeps them in Redis (its ``storage_config``),
+and the shingle ids and labels needed to verify them live there too, under
+``basename``. A nightly run that opens an index with the same basename and
+config deduplicates against every earlier run's examples.
 """
 
 from __future__ import annotations

@@ -184,8 +184,12 @@ class RougeIndex:
         """True when the score exceeds the threshold, as Alpaca's ``> 0.7`` test."""
         return match.score > self.threshold
 
-    def check(self, text: str) -> RougeMatch:
+    def check(self, text: str, since: int = 0) -> RougeMatch:
         """Highest ROUGE-L F of ``text`` against the pool, as far as a decision needs.
+
+        With ``since``, only pool texts added from that position on (``len`` at
+        an earlier check) are compared: a text already checked against the
+        older ones needs only the newer ones for the same decision.
 
         If the true maximum exceeds the threshold, ``score`` is exactly that
         maximum (bit-for-bit rouge-score) and ``nearest`` the earliest-added pool
@@ -199,7 +203,7 @@ class RougeIndex:
         m = len(tokens)
         known = [i for i in map(self._vocab.get, tokens) if i is not None]
         seq = _encode(known, len(self._vocab))
-        if m and len(known) == m and seq in self._first_copy:
+        if m and len(known) == m and self._first_copy.get(seq, -1) >= since:
             # Same tokens: F = 1.0, the largest possible, so no other text can beat it.
             return RougeMatch(rouge_f(m, m, m), self._texts[self._first_copy[seq]])
         limits = _limits(m, self.threshold)
@@ -208,7 +212,7 @@ class RougeIndex:
         unknown = m - len(known)
         probe = sorted(known, key=self._rank.__getitem__)[: max(0, limits.prefix - unknown)]
         survivors = self._survivors(_first_positions(probe), m - unknown, limits)
-        return self._verify(seq, m, survivors)
+        return self._verify(seq, m, survivors[bisect_left(survivors, since) :] if since else survivors)
 
     def _survivors(self, probe: list[tuple[int, int]], rest: int, limits: _Limits) -> list[int]:
         """Pool ids whose positional overlap bound allows F > threshold, ascending.

@@ -3,29 +3,44 @@
 Requests go through the SDK's generic `client.post(path, cast_to=<httpx response>, body=...)`, its
 documented route for any endpoint: the SDK still builds the URL, auth, timeout and error classes, but
 we skip its request-parameter transform and response models (0.3 to 1.2 ms of CPU per request,
-measured; see docs/benchmarks.md) and get the response headers for the rate limiter.
+measured; see docs/benchmarks.md) and get the response headers for the rate limiter. On the
+completions API, prompts ready at the same moment share one request (`batch_prompts`, batching.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 import logging
 import math
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+)
 
 from ..config import Api
 from ..errors import TeacherError
 from .base import TeacherReply, TeacherRequest
+from .batching import PromptBatcher
 from .endpoints import Endpoint, EndpointPool
 from .limits import FailureWindow, RateLimiter, TeacherFailing
-from .retry import EMPTY_CHOICES, MALFORMED, BadReply, error_class, should_retry, wait_seconds
+from .retry import (
+    EMPTY_CHOICES,
+    MALFORMED,
+    BadReply,
+    error_class,
+    should_retry,
+    wait_seconds,
+)
 from .usage import Usage
 
 try:  # openai >= 2 sends through httpx2; older releases through httpx
@@ -42,6 +57,7 @@ CONNECTIONS_PER_CLIENT = 8
 # its default httpx one (measured: 1.2 vs 2.0 ms); we use it when it is installed.
 _AIOHTTP = getattr(openai, "DefaultAioHttpClient", None)
 CHARS_PER_TOKEN = 4  # rough prompt-token estimate for the tokens-per-minute limit
+_Read = TypeVar("_Read")
 
 
 class TeacherRequestFailed(TeacherError):
@@ -67,6 +83,7 @@ class OpenAITeacher:
     tokens_per_minute: int | None = None
     failure_window: int = 200
     failure_threshold: float = 0.5
+    batch_prompts: int = 1  # completions API: prompts per request (see batching.py)
     retries: int = 0
 
     def __post_init__(self) -> None:
@@ -83,6 +100,11 @@ class OpenAITeacher:
         self.health = FailureWindow(self.failure_window, self.failure_threshold)
         self._slots = asyncio.Semaphore(self.concurrency)
         self._path = "/chat/completions" if self.api == "chat" else "/completions"
+        self._batcher: PromptBatcher | None = None
+        if self.batch_prompts > 1:
+            if self.api != "completions":
+                raise TeacherError("batching prompts needs the completions API: a chat request holds one conversation")
+            self._batcher = PromptBatcher(self._send_batch, self.batch_prompts)
 
     def _client(self, url: str, connections: int) -> openai.AsyncOpenAI:
         # max_retries=0: tenacity is the only layer that retries, so attempts stay bounded.
@@ -103,14 +125,14 @@ class OpenAITeacher:
     async def complete(self, request: TeacherRequest, usage: Usage | None = None) -> TeacherReply:
         """The reply to `request`; raises TeacherRequestFailed once its attempts are used up."""
         self.raise_if_failing()
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(should_retry), wait=_tenacity_wait, stop=stop_after_attempt(self.max_attempts),
-            before_sleep=self._count_retry, reraise=True,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    reply = await self._attempt(request, usage)
+            try:
+                # Most requests succeed at once: the retry machinery starts with the first failure.
+                reply = await self._attempt(request, usage)
+            except (openai.OpenAIError, BadReply) as first:
+                if not should_retry(first) or self.max_attempts < 2:
+                    raise
+                reply = await self._retried(request, usage, first)
         except (openai.OpenAIError, BadReply) as err:
             kind = error_class(err)
             self.health.record(kind)
@@ -118,29 +140,68 @@ class OpenAITeacher:
         self.health.record(None)
         return reply
 
+    async def _retried(self, request: TeacherRequest, usage: Usage | None, first: BaseException) -> TeacherReply:
+        """Attempts 2 to max_attempts, with tenacity: backoff with jitter, Retry-After honoured."""
+        self._count_retry(1, first)
+        await asyncio.sleep(wait_seconds(1, first))
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(should_retry), stop=stop_after_attempt(self.max_attempts - 1), reraise=True,
+            # tenacity numbers these attempts from 1; they are attempts 2, 3, ... of the request
+            wait=lambda state: wait_seconds(state.attempt_number + 1, _error_of(state)),
+            before_sleep=lambda state: self._count_retry(state.attempt_number + 1, _error_of(state)),
+        )
+        async for attempt in retrying:
+            with attempt:
+                reply = await self._attempt(request, usage)
+        return reply
+
     async def _attempt(self, request: TeacherRequest, usage: Usage | None) -> TeacherReply:
-        # The slot is held for the attempt only, not for the backoff sleep between attempts.
+        # The slot is held for the attempt only, not for the backoff sleep between attempts; a batched
+        # prompt holds one too, so `concurrency` counts prompts in flight, as a server's batch does.
         async with self._slots:
-            tokens = len(request.prompt) // CHARS_PER_TOKEN + request.decoding.max_tokens
-            await self.limiter.acquire(tokens)
-            endpoint = await self.pool.acquire()
-            shard = endpoint.take_client()
-            started = time.perf_counter()
-            outcome: str | None = "cancelled"  # neither a success nor an endpoint fault
             try:
-                response = await endpoint.clients[shard].post(self._path, cast_to=Response, body=self._body(request))
-                reply = _read_reply(response.content, self.api, time.perf_counter() - started)
-                outcome = None
+                if self._batcher is not None:
+                    return await self._batcher.submit(request)
+                tokens = len(request.prompt) // CHARS_PER_TOKEN + request.decoding.max_tokens
+                return await self._post(self._body(request), tokens, self._read_one)
             except (openai.OpenAIError, BadReply) as err:
-                outcome = error_class(err)
                 if usage is not None:
-                    usage.attempt_failed(outcome)
+                    usage.attempt_failed(error_class(err))
                 raise
-            finally:
-                endpoint.give_client(shard)
-                self.pool.release(endpoint, outcome)
-            self.limiter.observe(response.headers)
-            return reply
+
+    async def _send_batch(self, requests: list[TeacherRequest]) -> list[TeacherReply | Exception]:
+        """One completions request for prompts that share their decoding parameters."""
+        body = self._body(requests[0])
+        body["prompt"] = [request.prompt for request in requests]
+        prompt_chars = [len(request.prompt) for request in requests]
+        tokens = sum(prompt_chars) // CHARS_PER_TOKEN + len(requests) * requests[0].decoding.max_tokens
+        return await self._post(body, tokens, lambda content, seconds: _read_batch(content, prompt_chars, seconds))
+
+    def _read_one(self, content: bytes, seconds: float) -> TeacherReply:
+        return _read_reply(content, self.api, seconds)
+
+    async def _post(self, body: dict[str, Any], tokens: int, read: Callable[[bytes, float], _Read]) -> _Read:
+        """POST to the least busy endpoint within the rate limits; `read` turns the body into replies.
+
+        A body `read` rejects (BadReply) counts against the endpoint, like an HTTP error.
+        """
+        await self.limiter.acquire(tokens)
+        endpoint = await self.pool.acquire()
+        shard = endpoint.take_client()
+        started = time.perf_counter()
+        outcome: str | None = "cancelled"  # neither a success nor an endpoint fault
+        try:
+            response = await endpoint.clients[shard].post(self._path, cast_to=Response, body=body)
+            result = read(response.content, time.perf_counter() - started)
+            outcome = None
+        except (openai.OpenAIError, BadReply) as err:
+            outcome = error_class(err)
+            raise
+        finally:
+            endpoint.give_client(shard)
+            self.pool.release(endpoint, outcome)
+        self.limiter.observe(response.headers)
+        return result
 
     def _body(self, request: TeacherRequest) -> dict[str, Any]:
         decoding = request.decoding
@@ -157,12 +218,13 @@ class OpenAITeacher:
             body["prompt"] = request.prompt
         return body
 
-    def _count_retry(self, state: RetryCallState) -> None:
+    def _count_retry(self, failed_attempt: int, error: BaseException | None) -> None:
         self.retries += 1
-        error = state.outcome.exception() if state.outcome else None
-        log.info("retrying a %s request (attempt %d): %s", self.api, state.attempt_number, _short(error))
+        log.info("retrying a %s request (attempt %d): %s", self.api, failed_attempt, _short(error))
 
     async def close(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.close()
         for endpoint in self.pool.endpoints:
             for client in endpoint.clients:
                 await client.close()
@@ -173,6 +235,41 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _read_reply(content: bytes, api: Api, seconds: float) -> TeacherReply:
     """The first choice of a completion body; BadReply when the body is not one."""
+    data, choices = _parse_body(content)
+    usage = data.get("usage") or {}
+    return _choice_reply(choices[0], api, seconds, usage.get("prompt_tokens"), usage.get("completion_tokens"))
+
+
+def _read_batch(content: bytes, prompt_chars: list[int], seconds: float) -> list[TeacherReply | Exception]:
+    """One outcome per prompt of a completions batch, from the choice with that prompt's index.
+
+    The body's token counts cover the batch: each prompt gets a share in proportion to its
+    prompt's and its reply's length, and the shares add up to the totals, so budgets stay exact.
+    """
+    data, choices = _parse_body(content)
+    by_index: dict[int, object] = {}
+    for position, choice in enumerate(choices):
+        index = choice.get("index", position) if isinstance(choice, dict) else position
+        by_index.setdefault(index if isinstance(index, int) else position, choice)
+    outcomes: list[TeacherReply | Exception] = []
+    for index in range(len(prompt_chars)):
+        if index not in by_index:
+            outcomes.append(BadReply(f"the server answered no choice for prompt {index} of the batch", EMPTY_CHOICES))
+            continue
+        try:
+            outcomes.append(_choice_reply(by_index[index], "completions", seconds, 0, 0))
+        except BadReply as err:
+            outcomes.append(err)
+    usage = data.get("usage") or {}
+    replies = [(i, r) for i, r in enumerate(outcomes) if isinstance(r, TeacherReply)]
+    prompt_shares = _shares(usage.get("prompt_tokens"), [prompt_chars[i] for i, _ in replies])
+    completion_shares = _shares(usage.get("completion_tokens"), [len(r.text) + 1 for _, r in replies])
+    for (i, reply), prompt_tokens, completion_tokens in zip(replies, prompt_shares, completion_shares):
+        outcomes[i] = reply.model_copy(update={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens})
+    return outcomes
+
+
+def _parse_body(content: bytes) -> tuple[dict[str, Any], list[Any]]:
     try:
         data = json.loads(content)
         choices = data.get("choices")
@@ -180,22 +277,37 @@ def _read_reply(content: bytes, api: Api, seconds: float) -> TeacherReply:
         raise BadReply("the server answered with malformed JSON", MALFORMED) from None
     if not choices:
         raise BadReply("the server answered with no choices", EMPTY_CHOICES)
+    if not isinstance(choices, list):
+        raise BadReply("the server answered with a choice of the wrong shape", MALFORMED)
+    return data, choices
+
+
+def _choice_reply(choice: Any, api: Api, seconds: float, prompt_tokens: Any, completion_tokens: Any) -> TeacherReply:
     try:
-        choice = choices[0]
         # JSON escapes can carry lone surrogates ("\ud800"), which no UTF-8 writer (SQLite, files) accepts.
         text = _LONE_SURROGATE.sub("\ufffd", (choice["message"]["content"] if api == "chat" else choice["text"]) or "")
-        usage = data.get("usage") or {}
         finish = choice.get("finish_reason")
         return TeacherReply(text=text, finish_reason=_LONE_SURROGATE.sub("\ufffd", finish) if finish else finish,
-                            prompt_tokens=usage.get("prompt_tokens") or 0,
-                            completion_tokens=usage.get("completion_tokens") or 0, seconds=seconds)
+                            prompt_tokens=prompt_tokens or 0, completion_tokens=completion_tokens or 0,
+                            seconds=seconds)
     except (KeyError, TypeError, AttributeError, IndexError, ValueError):
         raise BadReply("the server answered with a choice of the wrong shape", MALFORMED) from None
 
 
-def _tenacity_wait(state: RetryCallState) -> float:
-    error = state.outcome.exception() if state.outcome else None
-    return wait_seconds(state.attempt_number, error)
+def _shares(total: Any, weights: list[int]) -> list[int]:
+    """`total` split in proportion to `weights` (largest remainders), summing to `total` exactly."""
+    total = total if isinstance(total, int) and total > 0 else 0
+    if not any(weights):
+        weights = [1] * len(weights)
+    exact = [total * weight / sum(weights) for weight in weights]
+    shares = [int(x) for x in exact]
+    for i in sorted(range(len(exact)), key=lambda i: shares[i] - exact[i])[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def _error_of(state: RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome else None
 
 
 def _short(error: BaseException | None) -> str:

@@ -50,7 +50,8 @@ class FakeTeacherConfig(BaseModel):
     model: str = "fake-teacher"
     seed: int = 0
     latency: float = Field(0.0, ge=0, description="seconds a request takes once it is being served")
-    capacity: int = Field(64, ge=1, description="requests served at once; the rest wait, as in a GPU batch")
+    capacity: int = Field(
+        64, ge=1, description="prompts served at once (a list counts each); the rest wait, as in a GPU batch")
     rate_429: float = Field(0.0, ge=0, le=1, description="answer 429 with a Retry-After header")
     retry_after: float = Field(0.05, ge=0, description="seconds sent in Retry-After")
     rate_500: float = Field(0.0, ge=0, le=1, description="answer 500 after the latency")
@@ -84,8 +85,11 @@ class FakeTeacherApp:
         self._samples: dict[bytes, int] = {}
         self._release = asyncio.Event()
         self._ids = itertools.count(1)
-        self._counts = {"requests": 0, "in_flight": 0, "max_concurrent": 0, "waiting": 0, "max_waiting": 0,
-                        "completion_tokens": 0, "cut_at_max_tokens": 0}
+        self._counts: dict[str, float] = {
+            "requests": 0, "prompts": 0, "in_flight": 0, "max_concurrent": 0, "waiting": 0, "max_waiting": 0,
+            "completion_tokens": 0, "cut_at_max_tokens": 0,
+            "busy_seconds": 0.0,  # slot-seconds spent serving: utilization = busy / (capacity * time)
+        }
         self._kinds = dict.fromkeys(KINDS, 0)
         self._faults = dict.fromkeys(FAULTS, 0)
 
@@ -98,7 +102,7 @@ class FakeTeacherApp:
         ])
 
     def stats(self) -> dict[str, Any]:
-        """Counters: requests, by kind, faults injected by type, concurrency observed, tokens."""
+        """Counters: requests, prompts (each of a completions list), by kind, faults, concurrency, tokens."""
         return {**self._counts, "by_kind": dict(self._kinds), "faults": dict(self._faults)}
 
     def release_hangs(self) -> None:
@@ -121,14 +125,16 @@ class FakeTeacherApp:
     async def _complete(self, request: Request, chat: bool) -> Response:
         try:
             body = await request.json()
-            prompt = _prompt_of(body, chat)
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            prompts = _prompts_of(body, chat)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, StopIteration):
             return _error(400, "invalid_request_error", "expected a JSON body with 'messages' or 'prompt'")
         if body.get("stream"):
             return _error(400, "invalid_request_error", "the fake teacher does not stream")
-        kind = request_kind(prompt)
+        kinds = [request_kind(prompt) for prompt in prompts]
         self._counts["requests"] += 1
-        self._kinds[kind] += 1
+        self._counts["prompts"] += len(prompts)
+        for kind in kinds:
+            self._kinds[kind] += 1
         fault = self._draw_fault()
         if fault == RATE_LIMITED:
             headers = {"Retry-After": f"{self.config.retry_after:g}"}
@@ -138,19 +144,26 @@ class FakeTeacherApp:
         if fault == HANG:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._release.wait(), self.config.hang_seconds)
+        # Each prompt of a list is its own sequence, as in vLLM: it takes a slot of the capacity.
+        await asyncio.gather(*(self._serve_one() for _ in prompts))
+        if fault == SERVER_ERROR:
+            return _error(500, "server_error", "the fake teacher failed on purpose")
+        if fault == DROP:
+            return _DroppedConnection()
+        if fault == MALFORMED:
+            return Response(_MALFORMED_BODY, media_type="application/json")
+        choices = []
+        if fault != EMPTY_CHOICES:
+            for position, (prompt, kind) in enumerate(zip(prompts, kinds)):
+                choices += self._choices(body, prompt, kind, chat, fault == LENGTH, position)
+        envelope = self._envelope(body, prompts, chat, choices)
+        self._counts["completion_tokens"] += envelope["usage"]["completion_tokens"]
+        return JSONResponse(envelope)
+
+    async def _serve_one(self) -> None:
         async with self._serving():
             if self.config.latency:
                 await asyncio.sleep(self.config.latency)
-            if fault == SERVER_ERROR:
-                return _error(500, "server_error", "the fake teacher failed on purpose")
-            if fault == DROP:
-                return _DroppedConnection()
-            if fault == MALFORMED:
-                return Response(_MALFORMED_BODY, media_type="application/json")
-            choices = [] if fault == EMPTY_CHOICES else self._choices(body, prompt, kind, chat, fault == LENGTH)
-            envelope = self._envelope(body, prompt, chat, choices)
-            self._counts["completion_tokens"] += envelope["usage"]["completion_tokens"]
-            return JSONResponse(envelope)
 
     def _draw_fault(self) -> str | None:
         draw = self._fault_rng.random()
@@ -171,19 +184,23 @@ class FakeTeacherApp:
             counts["waiting"] -= 1
         counts["in_flight"] += 1
         counts["max_concurrent"] = max(counts["max_concurrent"], counts["in_flight"])
+        started = time.monotonic()
         try:
             yield
         finally:
             counts["in_flight"] -= 1
+            counts["busy_seconds"] += time.monotonic() - started
             self._capacity.release()
 
-    def _choices(self, body: dict, prompt: str, kind: str, chat: bool, cut_short: bool) -> list[dict]:
+    def _choices(self, body: dict, prompt: str, kind: str, chat: bool, cut_short: bool, position: int) -> list[dict]:
+        """The `n` choices of the prompt at `position` in the list (indexes position * n ...)."""
         rng = self._content_rng(body, prompt)
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         stops = body.get("stop") or ()
         stops = [stops] if isinstance(stops, str) else stops
         choices = []
-        for index in range(int(body.get("n") or 1)):
+        samples = int(body.get("n") or 1)
+        for index in range(position * samples, (position + 1) * samples):
             text, finish = _finish(reply_for(kind, prompt, rng), stops, max_tokens)
             if finish == "length":
                 self._counts["cut_at_max_tokens"] += 1
@@ -206,8 +223,8 @@ class FakeTeacherApp:
         material = digest + f"|{self.config.seed}|{temperature}|{sample}".encode()
         return random.Random(int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "little"))
 
-    def _envelope(self, body: dict, prompt: str, chat: bool, choices: list[dict]) -> dict:
-        prompt_tokens = len(prompt.split())
+    def _envelope(self, body: dict, prompts: list[str], chat: bool, choices: list[dict]) -> dict:
+        prompt_tokens = sum(len(prompt.split()) for prompt in prompts)
         texts = (choice["message"]["content"] if chat else choice["text"] for choice in choices)
         completion_tokens = sum(len(text.split()) for text in texts)
         return {
@@ -221,16 +238,19 @@ class FakeTeacherApp:
         }
 
 
-def _prompt_of(body: dict, chat: bool) -> str:
-    """The prompt text: the last user message for chat, the (first) prompt for completions."""
+def _prompts_of(body: dict, chat: bool) -> list[str]:
+    """The prompt texts: the last user message for chat; the prompt, or each of a list, for completions."""
     if not chat:
         prompt = body["prompt"]
-        return prompt if isinstance(prompt, str) else prompt[0]
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts or not all(isinstance(p, str) for p in prompts):
+            raise TypeError("prompt must be a string or a non-empty list of strings")
+        return prompts
     message = next(m for m in reversed(body["messages"]) if m.get("role") == "user")
     content = message["content"]
     if isinstance(content, str):
-        return content
-    return "".join(part.get("text", "") for part in content)
+        return [content]
+    return ["".join(part.get("text", "") for part in content)]
 
 
 def _finish(text: str, stops: list[str], max_tokens: int | None) -> tuple[str, str]:
