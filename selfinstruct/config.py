@@ -139,6 +139,9 @@ class GrowConfig(BaseModel):
             self.batch_prompts = 32 if self.api == "completions" and not cpu else 1
         elif self.batch_prompts > 1 and self.api != "completions":
             raise ValueError("batch_prompts above 1 needs api = completions: a chat request holds one conversation")
+        elif self.batch_prompts > 1 and cpu and not self.base_url:
+            raise ValueError("batch_prompts above 1 needs a server that takes a list of prompts; the bundled "
+                             "llama_cpp.server answers one prompt per request")
         if self.concurrency is None:
             self.concurrency = 4 if cpu else 128
         if self.prompts_per_round is None:

@@ -98,6 +98,8 @@ def test_batching_needs_the_completions_api() -> None:
     assert (vllm.api, vllm.batch_prompts) == ("completions", 32)
     cpu = build_config({"backend": "cpu"})
     assert (cpu.api, cpu.batch_prompts) == ("completions", 1)  # llama.cpp serves one prompt at a time
+    with pytest.raises(ConfigError, match="llama_cpp.server answers one prompt per request"):
+        build_config({"backend": "cpu", "batch_prompts": 2})
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,10 @@ reading an HTTP request through the SDK, about 1.5 ms of CPU here) once per
 batch instead of once per prompt.
 
 `PromptBatcher.submit` queues a prompt and waits for its reply. A batch leaves
-when it holds `size` prompts, or at the event loop's next turn otherwise, so
-a prompt never waits for others that are not ready yet. Prompts with different
+when it holds `size` prompts, or LINGER seconds after its first prompt: under
+load, replies come back a few at a time and each frees a few slots, so without
+the wait batches stay as small as the replies that freed them (measured: about
+12 prompts per request at 128 in flight, 21 with 10 ms). Prompts with different
 decoding parameters go in different batches (one request has one set).
 """
 
@@ -25,6 +27,7 @@ from .base import TeacherReply, TeacherRequest
 SendBatch = Callable[[list[TeacherRequest]], Awaitable[Sequence[TeacherReply | Exception]]]
 
 _Waiting = tuple[TeacherRequest, "asyncio.Future[TeacherReply]"]
+LINGER = 0.01  # seconds: next to a teacher's latency (0.5 s and more), nothing; to the client, half the requests
 
 
 class PromptBatcher:
@@ -43,7 +46,7 @@ class PromptBatcher:
         batch = self._open.get(request.decoding)
         if batch is None:
             batch = self._open[request.decoding] = []
-            loop.call_soon(self._flush, request.decoding, batch)
+            loop.call_later(LINGER, self._flush, request.decoding, batch)
         batch.append((request, future))
         if len(batch) >= self.size:
             self._flush(request.decoding, batch)

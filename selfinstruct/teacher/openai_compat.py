@@ -236,8 +236,10 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 def _read_reply(content: bytes, api: Api, seconds: float) -> TeacherReply:
     """The first choice of a completion body; BadReply when the body is not one."""
     data, choices = _parse_body(content)
+    text, finish = _choice_text(choices[0], api)
     usage = data.get("usage") or {}
-    return _choice_reply(choices[0], api, seconds, usage.get("prompt_tokens"), usage.get("completion_tokens"))
+    return TeacherReply(text=text, finish_reason=finish, prompt_tokens=usage.get("prompt_tokens") or 0,
+                        completion_tokens=usage.get("completion_tokens") or 0, seconds=seconds)
 
 
 def _read_batch(content: bytes, prompt_chars: list[int], seconds: float) -> list[TeacherReply | Exception]:
@@ -251,21 +253,26 @@ def _read_batch(content: bytes, prompt_chars: list[int], seconds: float) -> list
     for position, choice in enumerate(choices):
         index = choice.get("index", position) if isinstance(choice, dict) else position
         by_index.setdefault(index if isinstance(index, int) else position, choice)
-    outcomes: list[TeacherReply | Exception] = []
+    read: list[tuple[str, str | None] | BadReply] = []
     for index in range(len(prompt_chars)):
         if index not in by_index:
-            outcomes.append(BadReply(f"the server answered no choice for prompt {index} of the batch", EMPTY_CHOICES))
+            read.append(BadReply(f"the server answered no choice for prompt {index} of the batch", EMPTY_CHOICES))
             continue
         try:
-            outcomes.append(_choice_reply(by_index[index], "completions", seconds, 0, 0))
+            read.append(_choice_text(by_index[index], "completions"))
         except BadReply as err:
-            outcomes.append(err)
+            read.append(err)
     usage = data.get("usage") or {}
-    replies = [(i, r) for i, r in enumerate(outcomes) if isinstance(r, TeacherReply)]
-    prompt_shares = _shares(usage.get("prompt_tokens"), [prompt_chars[i] for i, _ in replies])
-    completion_shares = _shares(usage.get("completion_tokens"), [len(r.text) + 1 for _, r in replies])
-    for (i, reply), prompt_tokens, completion_tokens in zip(replies, prompt_shares, completion_shares):
-        outcomes[i] = reply.model_copy(update={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens})
+    answered = [(chars, item) for chars, item in zip(prompt_chars, read) if not isinstance(item, BadReply)]
+    prompt_shares = iter(_shares(usage.get("prompt_tokens"), [chars for chars, _ in answered]))
+    completion_shares = iter(_shares(usage.get("completion_tokens"), [len(text) + 1 for _, (text, _) in answered]))
+    outcomes: list[TeacherReply | Exception] = []
+    for item in read:
+        if isinstance(item, BadReply):
+            outcomes.append(item)
+        else:
+            outcomes.append(TeacherReply(text=item[0], finish_reason=item[1], prompt_tokens=next(prompt_shares),
+                                         completion_tokens=next(completion_shares), seconds=seconds))
     return outcomes
 
 
@@ -282,14 +289,15 @@ def _parse_body(content: bytes) -> tuple[dict[str, Any], list[Any]]:
     return data, choices
 
 
-def _choice_reply(choice: Any, api: Api, seconds: float, prompt_tokens: Any, completion_tokens: Any) -> TeacherReply:
+def _choice_text(choice: Any, api: Api) -> tuple[str, str | None]:
+    """(text, finish_reason) of one choice; BadReply when it has the wrong shape."""
     try:
         # JSON escapes can carry lone surrogates ("\ud800"), which no UTF-8 writer (SQLite, files) accepts.
         text = _LONE_SURROGATE.sub("\ufffd", (choice["message"]["content"] if api == "chat" else choice["text"]) or "")
         finish = choice.get("finish_reason")
-        return TeacherReply(text=text, finish_reason=_LONE_SURROGATE.sub("\ufffd", finish) if finish else finish,
-                            prompt_tokens=prompt_tokens or 0, completion_tokens=completion_tokens or 0,
-                            seconds=seconds)
+        if finish is not None and not isinstance(finish, str):
+            raise TypeError(finish)
+        return text, _LONE_SURROGATE.sub("\ufffd", finish) if finish else finish
     except (KeyError, TypeError, AttributeError, IndexError, ValueError):
         raise BadReply("the server answered with a choice of the wrong shape", MALFORMED) from None
 
