@@ -19,7 +19,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .budget import Spent
-from .config import build_config, read_config_file
+from .config import build_config, key_line, read_config_file
 from .errors import InputError, SelfInstructError, StoreError, TeacherError
 from .dedup import STAGES, dedup_files
 from .errors import ConfigError
@@ -135,7 +135,16 @@ def grow(
         values.update({key: value for key, value in flags.items() if value is not None})
         if any(value is not None for value in vllm_flags.values()):
             values["vllm"] = {**values.get("vllm", {}), **{k: v for k, v in vllm_flags.items() if v is not None}}
-        grow_config = build_config(values, str(config) if config else "options")
+        def locate(loc: tuple[str, ...]) -> str:
+            # A flag overrides the file: name the flag's value as the culprit, else the file's line.
+            from_flags = flags.get(loc[0]) is not None or (loc[0] == "vllm" and len(loc) > 1
+                                                           and vllm_flags.get(loc[1]) is not None)
+            if config is None or from_flags:
+                return "options"
+            line = key_line(config, loc)
+            return f"{config}:{line}" if line else str(config)
+
+        grow_config = build_config(values, str(config) if config else "options", locate=locate)
         load_seeds(grow_config.seeds)  # a bad seed file fails before the progress bar appears
         _stop_on_sigterm()
         started = time.perf_counter()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -174,12 +176,49 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def build_config(values: dict[str, Any], source: str = "options") -> GrowConfig:
-    """Validate `values` into a GrowConfig (None means unset), turning pydantic errors into one ConfigError."""
+def build_config(
+    values: dict[str, Any], source: str = "options", locate: Callable[[tuple[str, ...]], str] | None = None
+) -> GrowConfig:
+    """Validate `values` into a GrowConfig (None means unset), turning pydantic errors into one ConfigError.
+
+    `locate` names where a field's value came from (e.g. "grow.toml:3"), else `source` does.
+    """
     try:
         return GrowConfig.model_validate({key: value for key, value in values.items() if value is not None})
     except ValidationError as err:
         first = err.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or None
+        loc = tuple(str(part) for part in first["loc"])
         got = None if first["type"] == "missing" else json.dumps(first.get("input"), default=str)[:60]
-        raise ConfigError(source, field, first["msg"].lower().removeprefix("value error, "), got) from None
+        where = locate(loc) if locate and loc else source
+        raise ConfigError(where, ".".join(loc) or None, first["msg"].lower().removeprefix("value error, "), got) from None
+
+
+def key_line(path: Path, loc: tuple[str, ...]) -> int | None:
+    """The line of a config file where the setting at `loc` (e.g. ("filters", "min_words")) is written.
+
+    TOML: `key = ...` under the table `[a.b]` of loc's parents (or `a.b.key = ...`); JSON: the first
+    `"key":` after the parents' keys. None when it cannot be found (the error then names the file only).
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    parents, key = list(loc[:-1]), loc[-1]
+    if path.suffix == ".json":
+        wanted = [*parents, key]
+        for number, line in enumerate(lines, 1):
+            while wanted and re.search(rf'"{re.escape(wanted[0])}"\s*:', line):
+                wanted.pop(0)
+                if not wanted:
+                    return number
+        return None
+    table: list[str] = []
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if header := re.fullmatch(r"\[\s*([^\[\]]+?)\s*\]", stripped):
+            table = [part.strip().strip('"') for part in header.group(1).split(".")]
+            continue
+        if assigned := re.match(r'\s*("?)([\w.-]+)\1\s*=', line):
+            if [*table, *(part.strip() for part in assigned.group(2).split("."))] == [*parents, key]:
+                return number
+    return None

@@ -191,13 +191,13 @@ def test_bom_and_crlf_are_harmless(suffix: str, teacher: FakeTeacher, tmp_path: 
 
 CONFIG_CASES = [
     ("bad TOML", "grow.toml", b"target = 10\nmethod = \n", ("grow.toml: expected valid TOML", "line 2")),
-    ("unknown key", "grow.toml", b"target = 10\ncolour = \"red\"\n", ("grow.toml: field 'colour': expected",)),
-    ("wrong type", "grow.toml", b'target = "many"\n', ("grow.toml: field 'target': expected", 'got "many"')),
+    ("unknown key", "grow.toml", b"target = 10\ncolour = \"red\"\n", ("grow.toml:2: field 'colour': expected",)),
+    ("wrong type", "grow.toml", b'target = "many"\n', ("grow.toml:1: field 'target': expected", 'got "many"')),
     ("negative target", "grow.toml", b"target = -5\n",
-     ("grow.toml: field 'target': expected input should be greater than or equal to 1", "got -5")),
+     ("grow.toml:1: field 'target': expected input should be greater than or equal to 1", "got -5")),
     ("nested wrong type", "grow.toml", b'[filters]\nrouge_threshold = "high"\n',
-     ("grow.toml: field 'filters.rouge_threshold': expected",)),
-    ("unknown nested key", "grow.toml", b"[filters]\nrouge = 0.5\n", ("grow.toml: field 'filters.rouge': expected",)),
+     ("grow.toml:2: field 'filters.rouge_threshold': expected",)),
+    ("unknown nested key", "grow.toml", b"[filters]\nrouge = 0.5\n", ("grow.toml:2: field 'filters.rouge': expected",)),
     ("not UTF-8", "grow.toml", b"target = 10\nmodel = \"\xff\"\n", ("grow.toml: expected UTF-8 text",)),
     ("JSON list", "grow.json", b"[1, 2]", ("grow.json: expected a table of settings, got list",)),
     ("bad JSON", "grow.json", b'{"target": 10,\n "method": }', ("grow.json:2: expected valid JSON",)),
@@ -223,12 +223,26 @@ def test_config_path_that_is_a_directory(run: Path, tmp_path: Path) -> None:
     assert snapshot(run) == before
 
 
-@pytest.mark.xfail(strict=True, reason="config.build_config names file and field, not the line of a config "
-                   "file's bad key or value (pydantic errors carry no position)")
-def test_config_value_errors_name_the_line(run: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("toml", b'method = "alpaca"\n\ntarget = -5\n', "grow.toml:3: field 'target'"),
+        ("toml table", b'target = 5\n[filters]\nmin_words = 3\nmax_words = 0\n', "grow.toml:4: field 'filters.max_words'"),
+        ("toml dotted", b'target = 5\nfilters.min_words = "many"\n', "grow.toml:2: field 'filters.min_words'"),
+        ("json", b'{\n  "target": 5,\n  "filters": {\n    "max_words": -1\n  }\n}\n', "grow.json:4: field 'filters.max_words'"),
+    ],
+)
+def test_config_value_errors_name_the_line(name: str, text: bytes, expected: str, run: Path, tmp_path: Path) -> None:
+    config = tmp_path / expected.split(":")[0]
+    config.write_bytes(text)
+    assert_one_input_error(invoke(["grow", "--config", str(config), "--out", str(run)]), expected)
+
+
+def test_a_flag_that_overrides_the_config_file_is_named_as_the_culprit(run: Path, tmp_path: Path) -> None:
     config = tmp_path / "grow.toml"
-    config.write_bytes(b"method = \"alpaca\"\n\ntarget = -5\n")
-    assert_one_input_error(invoke(["grow", "--config", str(config), "--out", str(run)]), "grow.toml:3: field 'target'")
+    config.write_bytes(b"target = 5\n")
+    assert_one_input_error(invoke(["grow", "--config", str(config), "--out", str(run), "--target", "-1"]),
+                           "options: field 'target'")
 
 
 # -- flags --------------------------------------------------------------------------------------------------------

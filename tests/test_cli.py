@@ -36,7 +36,7 @@ def test_bad_config_file_exits_2(tmp_path: Path) -> None:
     config.write_text(json.dumps({"target": "many"}))
     result = runner.invoke(app, ["grow", "--config", str(config), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
-    assert "grow.json: field 'target'" in result.output
+    assert "grow.json:1: field 'target'" in result.output
 
 
 def test_dedup_command_writes_one_decision_per_candidate(tmp_path: Path) -> None:
