@@ -34,7 +34,7 @@ from .rounds import CollectedRound, RoundStream
 from .seeds import load_seeds
 from .store import RoundRecord, Store
 from .teacher.base import TeacherReply
-from .teacher.cache import CachedTeacher, Usage
+from .teacher.cache import CachedTeacher, ReplyWriter, Usage
 from .teacher.openai_compat import OpenAITeacher
 from .teacher.registry import Endpoints, open_teacher
 
@@ -108,6 +108,7 @@ class GrowSession:
                                   maxlen=RECENT_ROUNDS)
         self.usage = Usage()  # this process's requests, over all rounds
         self._inflight: dict[str, asyncio.Future[TeacherReply | None]] = {}
+        self._writer = ReplyWriter(self.store)
         self.ledger = Ledger(config, self.store.teacher_totals(), config.model or "", self.usage)
         self.idle_rounds = 0
         self.stopped = ""
@@ -228,7 +229,8 @@ class GrowSession:
 
     async def _collect(self, teacher: OpenAITeacher, number: int) -> CollectedRound:
         stream = RoundStream(self.config, self.checks, lambda text: self.dedup.screen(text))
-        asker = CachedTeacher(teacher, self.store, Usage(parent=self.usage), inflight=self._inflight)
+        asker = CachedTeacher(teacher, self.store, Usage(parent=self.usage), inflight=self._inflight,
+                              writer=self._writer)
         return await stream.collect(asker, number, self._plans(number))
 
     def _plans(self, round_no: int) -> list[PromptPlan]:

@@ -269,17 +269,20 @@ class Store:
         return TeacherReply(text=text, finish_reason=finish, prompt_tokens=prompt_tokens,
                             completion_tokens=completion_tokens, seconds=seconds, cached=True)
 
-    def save_reply(self, key: str, stage: str, prompt: str, reply: TeacherReply) -> None:
-        # One statement is its own transaction in autocommit mode: atomic without BEGIN/COMMIT round trips,
-        # which cost more than the insert (one save per teacher reply, measured).
-        try:
-            self._db.execute(
-                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, stage, prompt, reply.text, reply.finish_reason, reply.prompt_tokens,
-                 reply.completion_tokens, reply.seconds, time.time()),
-            )
-        except sqlite3.Error as err:
-            raise StoreError(f"writing {self.path} failed: {err}") from err
+    def save_replies(self, rows: list[tuple[str, str, str, TeacherReply]]) -> None:
+        """Store (key, stage, prompt, reply) rows at once: all or none."""
+        now = time.time()
+        values = [(key, stage, prompt, reply.text, reply.finish_reason, reply.prompt_tokens,
+                   reply.completion_tokens, reply.seconds, now) for key, stage, prompt, reply in rows]
+        insert = "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        if len(values) == 1:  # one statement is its own transaction in autocommit mode: no BEGIN/COMMIT
+            try:
+                self._db.execute(insert, values[0])
+            except sqlite3.Error as err:
+                raise StoreError(f"writing {self.path} failed: {err}") from err
+            return
+        with self._transaction() as db:
+            db.executemany(insert, values)
 
     def save_dead_letter(self, key: str, stage: str, prompt: str, error: str) -> None:
         with self._transaction() as db:

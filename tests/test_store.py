@@ -32,8 +32,9 @@ def test_round_commit_is_all_or_nothing(tmp_path: Path) -> None:
 def test_reopened_store_keeps_pool_and_replies(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store:
         store.add_seeds(SEEDS, "hash")
-        store.save_reply("k1", "instructions", "prompt", TeacherReply(text="hi", finish_reason="stop",
-                                                                       prompt_tokens=3, completion_tokens=1))
+        store.save_replies([("k1", "instructions", "prompt", TeacherReply(text="hi", finish_reason="stop",
+                                                                            prompt_tokens=3, completion_tokens=1))])
+        store.save_replies([(f"k{i}", "classify", "p", TeacherReply(text=f"t{i}")) for i in (2, 3)])
         store.commit_round(RoundRecord(1, [_candidate("Explain tides to a child.")]), lambda cand: {})
     with Store.open(tmp_path) as store:
         assert store.get_meta("seeds_hash") == "hash"
@@ -42,6 +43,7 @@ def test_reopened_store_keeps_pool_and_replies(tmp_path: Path) -> None:
         cached = store.cached_reply("k1")
         assert cached is not None and cached.cached and cached.text == "hi"
         assert store.cached_reply("absent") is None
+        assert [store.cached_reply(k).text for k in ("k2", "k3")] == ["t2", "t3"]  # a batch, in one transaction
 
 
 def test_store_uses_wal_and_records_migrations(tmp_path: Path) -> None:

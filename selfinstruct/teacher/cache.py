@@ -16,9 +16,44 @@ from .base import TeacherReply, TeacherRequest
 from .openai_compat import OpenAITeacher, TeacherRequestFailed
 from .usage import Usage
 
-__all__ = ["CachedTeacher", "Usage"]
+__all__ = ["CachedTeacher", "ReplyWriter", "Usage"]
 
 log = logging.getLogger(__name__)
+
+
+class ReplyWriter:
+    """Stores replies before they are used, all those that arrive in one turn of the event loop in one
+    transaction: a batched request's replies arrive together, and a transaction per reply cost more
+    than the inserts."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._rows: list[tuple[str, str, str, TeacherReply]] = []
+        self._waiting: list[asyncio.Future[None]] = []
+
+    async def save(self, key: str, stage: str, prompt: str, reply: TeacherReply) -> None:
+        """Returns once the reply is stored; raises StoreError if it could not be."""
+        loop = asyncio.get_running_loop()
+        if not self._rows:
+            loop.call_soon(self._flush)
+        stored: asyncio.Future[None] = loop.create_future()
+        self._rows.append((key, stage, prompt, reply))
+        self._waiting.append(stored)
+        await stored
+
+    def _flush(self) -> None:
+        rows, waiting = self._rows, self._waiting
+        self._rows, self._waiting = [], []
+        try:
+            self.store.save_replies(rows)
+        except Exception as err:  # noqa: BLE001 - each waiter raises it where the reply would have been used
+            for stored in waiting:
+                if not stored.done():
+                    stored.set_exception(err)
+            return
+        for stored in waiting:
+            if not stored.done():
+                stored.set_result(None)
 
 
 @dataclass
@@ -29,6 +64,11 @@ class CachedTeacher:
     # Requests on their way, by cache key: a second ask of the same key waits for the first instead of
     # paying again (a reply may list one instruction twice). Shared across a session's pipelined rounds.
     inflight: dict[str, asyncio.Future[TeacherReply | None]] = field(default_factory=dict)
+    writer: ReplyWriter | None = None  # shared across a session's rounds; one of its own if not given
+
+    def __post_init__(self) -> None:
+        if self.writer is None:
+            self.writer = ReplyWriter(self.store)
 
     async def ask(self, request: TeacherRequest) -> TeacherReply | None:
         """The reply, stored before it is used; None when the request failed for good."""
@@ -58,7 +98,8 @@ class CachedTeacher:
             self.store.save_dead_letter(key, request.stage, request.prompt, str(err))
             self.teacher.raise_if_failing()
             return None
-        self.store.save_reply(key, request.stage, request.prompt, reply)
+        assert self.writer is not None
+        await self.writer.save(key, request.stage, request.prompt, reply)
         return reply
 
     async def ask_all(self, requests: list[TeacherRequest]) -> list[TeacherReply | None]:
