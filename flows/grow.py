@@ -1,8 +1,9 @@
 """The Prefect flow `selfinstruct` and its deployment `grow`: a thin shell over `selfinstruct.pipeline`.
 
-One task per round (the library commits each round in one transaction, so a retried or re-run round never
-duplicates work); every run re-opens the run directory's store and continues from it. Teacher concurrency is the
-library's asyncio limit (`concurrency`), not a Prefect concurrency limit.
+Tasks of pipelined rounds, a few minutes each (the library commits each round in one transaction, in order, so
+a retried or re-run task never duplicates work, and the teacher is kept as busy as by the CLI); every run re-opens
+the run directory's store and continues from it. Teacher concurrency is the library's asyncio limit
+(`concurrency`), not a Prefect concurrency limit.
 
     python flows/grow.py                       # serve: nightly at 01:00 (SELFINSTRUCT_TIMEZONE, default UTC)
     prefect deployment run selfinstruct/grow --param target=500 --param out=outputs/nightly
@@ -15,6 +16,8 @@ See docs/prefect.md.
 import argparse
 import json
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -37,12 +40,23 @@ DEFAULTS = GrowConfig()  # parameter defaults shown in the UI come from the libr
 NIGHTLY = "0 1 * * *"
 
 
+# A task starts rounds for this long, then lets the rounds in flight finish: pipelined like the CLI (a task per
+# round would leave the teacher idle between rounds, and sub-second rounds would make thousands of task runs).
+TASK_SECONDS = 300.0
+
+
 # The session and the endpoints live in this process and cannot be hashed or pickled: no task caching.
-# A retry re-runs the whole round; the store's request cache keeps answered requests from being sent again.
-@task(name="grow-round", retries=2, retry_delay_seconds=10, cache_policy=NONE)
-def grow_round(session: GrowSession, endpoints: Endpoints) -> RoundSummary:
-    """One round: sample, ask the teacher, filter, commit, rewrite alpaca_data.json."""
-    return session.run_round(endpoints)
+# A retry continues after the last committed round; the store's request cache keeps answers from being paid twice.
+@task(name="grow-rounds", retries=2, retry_delay_seconds=10, cache_policy=NONE)
+def grow_rounds(session: GrowSession, endpoints: Endpoints, summaries: list[RoundSummary],
+                on_round: Callable[[RoundSummary], None]) -> int:
+    """Pipelined rounds for up to TASK_SECONDS, each committed as it completes and appended to `summaries`."""
+    def committed(summary: RoundSummary) -> None:
+        summaries.append(summary)
+        on_round(summary)
+
+    return session.run_rounds(endpoints, committed, until=time.monotonic() + TASK_SECONDS,
+                              rounds_before=len(summaries))
 
 
 @task(name="export-alpaca", cache_policy=NONE)
@@ -104,18 +118,23 @@ def grow(
             description=progress_description(session.accepted, config.target, config.out),
         )
         summaries: list[RoundSummary] = []
-        if not session.done():
-            with open_teacher(config, session.run_dir) as endpoints:
-                while session.wants_round(len(summaries)):
-                    summary = grow_round(session, endpoints)
-                    summaries.append(summary)
-                    logger.info("round %d: kept %d of %d, %d / %d accepted, dropped %s", summary.round,
-                                summary.kept, summary.generated, summary.accepted_total, config.target,
-                                drops_text(summary.dropped))
-                    update_progress_artifact(
-                        progress, progress_percent(summary.accepted_total, config.target),
-                        description=progress_description(summary.accepted_total, config.target, config.out),
-                    )
+
+        def report_round(summary: RoundSummary) -> None:
+            logger.info("round %d: kept %d of %d, %d / %d accepted, dropped %s", summary.round, summary.kept,
+                        summary.generated, summary.accepted_total, config.target, drops_text(summary.dropped))
+            update_progress_artifact(
+                progress, progress_percent(summary.accepted_total, config.target),
+                description=progress_description(summary.accepted_total, config.target, config.out),
+            )
+
+        try:
+            if not session.done():
+                with open_teacher(config, session.run_dir) as endpoints:
+                    while session.wants_round(len(summaries)):
+                        grow_rounds(session, endpoints, summaries, report_round)
+        except BaseException:  # also on cancellation (SIGTERM): the file shows every committed round
+            export_alpaca(session.store, session.run_dir)
+            raise
         alpaca_path = export_pool(session)
         publish_report(session, summaries, alpaca_path)
         result = GrowResult(session.accepted, config.target, len(summaries), alpaca_path, session.store.drop_counts())

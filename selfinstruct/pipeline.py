@@ -5,7 +5,7 @@ pipelined: up to `pipeline_rounds` rounds have requests in flight (each streams 
 `rounds.py`), and they commit in order, each in one transaction, after a final pass that decides in a
 fixed order. Round N shows machine demos accepted by round N - pipeline_rounds, which are committed
 before it starts, so a re-run of a crashed round renders the same prompts and finds its stored answers.
-The CLI calls `grow`; the Prefect flow calls `run_round` one round at a time.
+The CLI calls `grow`; the Prefect flow calls `run_rounds` a few minutes at a time.
 """
 
 from __future__ import annotations
@@ -154,31 +154,26 @@ class GrowSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run_round(self, endpoints: Endpoints) -> RoundSummary:
-        """One round, committed; then the Alpaca file is rewritten."""
-        return asyncio.run(self._one_round(endpoints))
+    def run_rounds(self, endpoints: Endpoints, on_round: Callable[[RoundSummary], None] | None = None, *,
+                   until: float | None = None, rounds_before: int = 0) -> int:
+        """Rounds until the target, max_rounds or a budget stops them (see `stopped`); returns how many.
 
-    async def _one_round(self, endpoints: Endpoints) -> RoundSummary:
-        teacher = self._teacher(endpoints)
-        try:
-            collected = await self._collect(teacher, self.store.next_round())
-        finally:
-            await teacher.close()
-        summary = self._commit(collected, endpoints)
-        export_alpaca(self.store, self.run_dir)
-        return summary
+        With `until` (a `time.monotonic()` deadline), no round starts after it and the call returns once the
+        rounds in flight are committed: the Prefect flow runs a task of a few minutes at a time this way.
+        `rounds_before` counts rounds an earlier call of the same run did, for `max_rounds`.
+        """
+        return asyncio.run(self._pipelined(endpoints, on_round, until, rounds_before))
 
-    def run_rounds(self, endpoints: Endpoints, on_round: Callable[[RoundSummary], None] | None = None) -> int:
-        """Rounds until the target, max_rounds or a budget stops them (see `stopped`); returns how many."""
-        return asyncio.run(self._pipelined(endpoints, on_round))
-
-    async def _pipelined(self, endpoints: Endpoints, on_round: Callable[[RoundSummary], None] | None) -> int:
+    async def _pipelined(self, endpoints: Endpoints, on_round: Callable[[RoundSummary], None] | None,
+                         until: float | None, rounds_before: int) -> int:
         teacher = self._teacher(endpoints)
         window: deque[asyncio.Task[CollectedRound]] = deque()
         number, committed, exported, export_cost = self.store.next_round(), 0, time.monotonic(), 0.0
         try:
             while True:
-                while self._may_start(len(window), committed):
+                while (until is None or time.monotonic() < until) and self._may_start(
+                    len(window), rounds_before + committed
+                ):
                     window.append(asyncio.create_task(self._collect(teacher, number)))
                     number += 1
                 if not window:

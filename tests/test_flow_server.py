@@ -193,10 +193,10 @@ def test_a_cancelled_run_is_continued_by_the_next_one(
     from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
 
     out = tmp_path / "run"
-    # A slow teacher and one prompt per round: the run is cancelled between rounds, well before its target.
+    # A slow teacher, one prompt per round and one in flight: the run is cancelled well before its target.
     with FakeTeacher(FakeTeacherConfig(latency=0.3)) as teacher, served(prefect_env, tmp_path) as (_, serve_log):
         common = ["--param", f"out={out}", "--param", f"base_url={json.dumps([teacher.base_url])}",
-                  "--param", "prompts_per_round=1"]
+                  "--param", "prompts_per_round=1", "--param", "concurrency=1"]
         first = flow_run_id(deployment_run(prefect_env, "--param", "target=500", *common))
         wait_for(lambda: alpaca_records(out) or None, "a first round is committed", serve_log, timeout=120)
         cancel = subprocess.run([*PREFECT, "flow-run", "cancel", str(first)], cwd=ROOT, env=prefect_env,
