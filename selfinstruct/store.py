@@ -135,17 +135,23 @@ class Store:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """The connection, with any SQLite error raised as a StoreError naming the file."""
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            yield self._db
         except sqlite3.Error as err:
             raise StoreError(f"writing {self.path} failed: {err}") from err
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._writing() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def _migrate(self) -> None:
         self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
@@ -275,13 +281,8 @@ class Store:
         values = [(key, stage, prompt, reply.text, reply.finish_reason, reply.prompt_tokens,
                    reply.completion_tokens, reply.seconds, now) for key, stage, prompt, reply in rows]
         insert = "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        if len(values) == 1:  # one statement is its own transaction in autocommit mode: no BEGIN/COMMIT
-            try:
-                self._db.execute(insert, values[0])
-            except sqlite3.Error as err:
-                raise StoreError(f"writing {self.path} failed: {err}") from err
-            return
-        with self._transaction() as db:
+        # One statement is its own transaction in autocommit mode: a single row needs no BEGIN/COMMIT.
+        with self._writing() if len(values) == 1 else self._transaction() as db:
             db.executemany(insert, values)
 
     def save_dead_letter(self, key: str, stage: str, prompt: str, error: str) -> None:

@@ -91,9 +91,7 @@ class DedupStage:
         if self.rouge.is_duplicate(match):
             return verdict._replace(reason=ROUGE, detail=_rouge_evidence(match))
         if self.minhash is not None:
-            if sketched is None:
-                sketched = self.sketches([cand])[0]
-                assert sketched is not None
+            sketched = self._sketch(cand) if sketched is None else sketched
             found = self.minhash.check(sketched.signature, sketched.shingles)
             if found is not None:
                 return verdict._replace(reason=MINHASH, detail=f"{found.jaccard:.3f} vs {found.key!r}")
@@ -102,10 +100,11 @@ class DedupStage:
     def add(self, cand: Candidate, sketched: Sketched | None = None) -> None:
         self.rouge.add(cand.instruction)
         if self.minhash is not None:
-            if sketched is None:
-                sketched = self.sketches([cand])[0]
-                assert sketched is not None
+            sketched = self._sketch(cand) if sketched is None else sketched
             self.minhash.add(_example_text(cand)[:200], sketched.signature, sketched.shingles)
+
+    def _sketch(self, cand: Candidate) -> Sketched:
+        return sketch_texts([_example_text(cand)], self.minhash_config)[0]
 
     def _add_examples(self, examples: list[tuple[str, str, str]]) -> None:
         assert self.minhash is not None

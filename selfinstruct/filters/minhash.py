@@ -29,16 +29,8 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import (
-    Collection,
-    Hashable,
-    Iterator,
-    MutableMapping,
-    Sequence,
-)
-from collections.abc import (
-    Set as AbstractSet,
-)
+from collections.abc import Collection, Hashable, Iterator, MutableMapping, Sequence
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from itertools import chain
 from typing import NamedTuple

@@ -67,8 +67,7 @@ class CachedTeacher:
     writer: ReplyWriter | None = None  # shared across a session's rounds; one of its own if not given
 
     def __post_init__(self) -> None:
-        if self.writer is None:
-            self.writer = ReplyWriter(self.store)
+        self._writer = self.writer or ReplyWriter(self.store)
 
     async def ask(self, request: TeacherRequest) -> TeacherReply | None:
         """The reply, stored before it is used; None when the request failed for good."""
@@ -98,8 +97,7 @@ class CachedTeacher:
             self.store.save_dead_letter(key, request.stage, request.prompt, str(err))
             self.teacher.raise_if_failing()
             return None
-        assert self.writer is not None
-        await self.writer.save(key, request.stage, request.prompt, reply)
+        await self._writer.save(key, request.stage, request.prompt, reply)
         return reply
 
     async def ask_all(self, requests: list[TeacherRequest]) -> list[TeacherReply | None]:
