@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -75,3 +75,20 @@ class Rejection(BaseModel):
     candidate: Candidate
     reason: str
     detail: str = ""
+
+
+class ExampleRow(BaseModel):
+    """One exported example of either route (a grow task's instance, a converted dataset row).
+
+    Rows of one `group` never straddle train/validation; `split` is a split fixed by the source data
+    ("train", "validation", "test"), None when the hash split decides.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    instruction: str
+    input: str = ""
+    output: str
+    group: str
+    split: str | None = None
+    provenance: dict[str, Any] = Field(default_factory=dict)
