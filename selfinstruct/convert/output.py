@@ -75,7 +75,8 @@ def _replaceable(out: Path, route: str) -> None:
 
 
 def write_run_dir(out: Path, route: str, rows: list[ExampleRow], skipped: list[SkippedRow], meta: dict[str, str],
-                  card: Callable[[Path], str], val_fraction: float, seed: int) -> list[Path]:
+                  card: Callable[[Path], str], val_fraction: float, seed: int,
+                  extra: dict[str, str] | None = None) -> list[Path]:
     """Build the run directory beside `out`, then swap it in; returns the files written (under `out`)."""
     _replaceable(out, route)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +87,9 @@ def write_run_dir(out: Path, route: str, rows: list[ExampleRow], skipped: list[S
         with Store.open(building) as store:
             store.add_converted(rows, skipped, {**meta, ROUTE_KEY: route})
         written = write_exports(building, rows, val_fraction, seed)
+        for name, text in (extra or {}).items():
+            write_atomic(building / name, text)
+            written.append(building / name)
         write_atomic(building / CARD_FILE, card(building))
         _readable(building)
         _swap(building, out)
