@@ -74,6 +74,7 @@ class _Prepared:
     family: str | None
     templates: TemplateSet
     contexts: list[dict[str, Any] | None]
+    keys: list[int]  # per row: the hash that picks its template (of the family's fields, else of the raw row)
     skipped: list[SkippedRow]
 
 
@@ -96,16 +97,19 @@ def prepare(config: ConvertConfig) -> _Prepared:
     if not source.rows:
         raise DataError(source.where, None, "at least one row", "none")
     labels = read_labels(config.labels)
-    contexts, skipped = _contexts(config, source, family, labels)
+    _check_fixed_labels(family, labels)
+    contexts, fields, skipped = _contexts(config, source, family, labels)
+    keys = [0 if found is None else row_key(config.seed, found if family else raw)
+            for raw, found in zip(source.rows, fields)]
     available = {"row", *source.columns}
     if family:
         available |= {spec.name for spec in FAMILY_FIELDS[family]} | {"answer", "options"}
     check_names(templates, available)
-    return _Prepared(source, family, templates, contexts, skipped)
+    return _Prepared(source, family, templates, contexts, keys, skipped)
 
 
 def _contexts(config: ConvertConfig, source: SourceData, family: str | None,
-              labels: dict[str, str] | None) -> tuple[list[dict[str, Any] | None], list[SkippedRow]]:
+              labels: dict[str, str] | None) -> tuple[list[dict[str, Any] | None], list[Any], list[SkippedRow]]:
     columns = resolve_columns(family, parse_columns(config.columns), source.columns, source.where) if family else {}
     read = field_reader(family, columns, labels, config.unanswerable) if family else None
     fields: list[dict[str, Any] | None] = []
@@ -121,17 +125,24 @@ def _contexts(config: ConvertConfig, source: SourceData, family: str | None,
     contexts = [None if found is None else template_context({**raw, **defaults, **found, "options": options,
                                                                 "row": raw})
                 for raw, found in zip(source.rows, fields)]
-    return contexts, skipped
+    return contexts, fields, skipped
+
+
+def _check_fixed_labels(family: str | None, labels: dict[str, str] | None) -> None:
+    fixed = FIXED_OPTIONS.get(family or "")
+    if fixed and labels and not set(labels.values()) <= set(fixed):
+        wrong = sorted(set(labels.values()) - set(fixed))
+        raise ConfigError("--labels", None, f"labels of {family}: raw value={'|'.join(fixed)}", ", ".join(wrong))
 
 
 def _options(family: str | None, labels: dict[str, str] | None, fields: list[dict[str, Any] | None]) -> list[str]:
     """The answer options a template may list: the label map's labels, the family's, or those in the data."""
     if family not in LABELLED:
         return []
+    if family in FIXED_OPTIONS:  # a --labels map renames raw values to these; the templates test them
+        return FIXED_OPTIONS[family]
     if labels is not None:
         return list(dict.fromkeys(labels.values()))
-    if family in FIXED_OPTIONS:
-        return FIXED_OPTIONS[family]
     return sorted({found["label"] for found in fields if found is not None})
 
 
@@ -150,7 +161,7 @@ def render_rows(config: ConvertConfig, prepared: _Prepared) -> tuple[list[Exampl
     for number, context in enumerate(prepared.contexts, 1):
         if context is None:
             continue
-        key = row_key(config.seed, prepared.source.rows[number - 1])
+        key = prepared.keys[number - 1]
         try:
             template, row = _template_for(templates, context, key, prepared, number)
             _check_rendered(row)
