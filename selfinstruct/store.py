@@ -125,6 +125,18 @@ class Store:
     def open(cls, run_dir: Path) -> "Store":
         return cls(run_dir / STORE_NAME)
 
+    @classmethod
+    def open_readonly(cls, run_dir: Path) -> "Store":
+        """The store of `run_dir` for reading only: no migration, no write can reach the file."""
+        store = cls.__new__(cls)
+        store.path = run_dir / STORE_NAME
+        try:
+            store._db = sqlite3.connect(f"{store.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            store._db.execute("SELECT count(*) FROM migrations").fetchone()
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot open the store {store.path} for reading: {err}") from err
+        return store
+
     def close(self) -> None:
         self._db.close()
 
@@ -298,6 +310,15 @@ class Store:
         # One statement is its own transaction in autocommit mode: a single row needs no BEGIN/COMMIT.
         with self._writing() if len(values) == 1 else self._transaction() as db:
             db.executemany(insert, values)
+
+    def stored_replies(self) -> list[tuple[str, str, TeacherReply]]:
+        """(stage, prompt, reply) of every stored reply, in the order they were first answered."""
+        rows = self._db.execute(
+            "SELECT stage, prompt, text, finish_reason, prompt_tokens, completion_tokens, seconds FROM replies"
+            " ORDER BY created, rowid")
+        return [(stage, prompt, TeacherReply(text=text, finish_reason=finish, prompt_tokens=pt, completion_tokens=ct,
+                                             seconds=seconds, cached=True))
+                for stage, prompt, text, finish, pt, ct, seconds in rows]
 
     def save_dead_letter(self, key: str, stage: str, prompt: str, error: str) -> None:
         with self._transaction() as db:
