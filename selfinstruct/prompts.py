@@ -173,6 +173,33 @@ def render_alpaca_prompt(demos: Sequence[SeedTask], count: int) -> str:
     return "\n".join(parts)
 
 
+# Structured (JSON) replies: each stage's prompt names the object to answer with. The schema itself travels in
+# the request's response_format; a model still writes better JSON when the prompt shows the shape.
+_STRUCTURED_ASK = {
+    "instructions": 'Write {count} new tasks for this list. Reply with a JSON object: {{"instructions": ["...", ...]}}.',
+    "classify": 'Reply with a JSON object: {{"classification": "Yes"}} or {{"classification": "No"}}.',
+    "instances": 'Write up to {count} examples for the last task. Reply with a JSON object: '
+                 '{{"instances": [{{"input": "...", "output": "..."}}, ...]}}, with "" as the input when the task '
+                 'needs none.',
+    "labels": 'Write up to {count} labels for the last task, each with an input that has it. Reply with a JSON '
+              'object: {{"instances": [{{"label": "...", "input": "..."}}, ...]}}.',
+    "alpaca": 'Reply with a JSON object: {{"tasks": [{{"instruction": "...", "input": "...", "output": "..."}}, '
+              '...]}}, with "" as the input when the instruction needs none.',
+}
+
+
+def structured_prompt(prompt: str, kind: str, count: int = 0) -> str:
+    """`prompt` ending in a request for the stage's JSON object instead of an open item to continue.
+
+    `kind` is a stage ("instructions", "classify", "instances", "alpaca") or "labels" (output-first instances).
+    """
+    body = prompt.rstrip()
+    last = body.rsplit("\n", 1)[-1]
+    if kind in {"instructions", "alpaca", "classify"} and re.fullmatch(r"(?:#+ *)?(?:Task \d*|Classification):?", last):
+        body = body.rsplit("\n", 1)[0].rstrip()  # the open "Task 9:" a base model would continue
+    return f"{body}\n\n{_STRUCTURED_ASK[kind].format(count=count)}"
+
+
 def _one_line(text: str) -> str:
     """Demo instructions are shown on one line, so nothing in them can start a new item."""
     return " ".join(_UNPRINTABLE.sub("", text).split())
