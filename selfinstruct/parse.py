@@ -63,7 +63,7 @@ def parse_instructions(text: str, finish_reason: str | None) -> Parsed[str]:
         if from_json is not None:
             return from_json
     blocks = _instruction_blocks(split_lines(text))
-    items = [_clean_instruction(" ".join(block)) for block in blocks]
+    items = [clean_instruction(" ".join(block)) for block in blocks]
     return _drop_cut_off([item for item in items if item], finish_reason)
 
 
@@ -89,7 +89,8 @@ def _instruction_blocks(lines: list[Line]) -> list[list[str]]:
     return blocks
 
 
-def _clean_instruction(text: str) -> str:
+def clean_instruction(text: str) -> str:
+    """One instruction on one line, without item markers, emphasis or a category; "" when it is chatter."""
     text = " ".join(text.split())
     text = _CATEGORY.sub("", text)
     text = _FIELD_PREFIX.sub("", strip_emphasis(text))
@@ -104,7 +105,7 @@ def _json_instructions(text: str, finish_reason: str | None) -> Parsed[str] | No
     if found is None:
         return None
     items = [_json_text(item, ("instruction", "task", "text", "prompt", "description")) for item in found.items]
-    items = [_clean_instruction(item) for item in items if item]
+    items = [clean_instruction(item) for item in items if item]
     truncated = found.rest if not found.closed and finish_reason == "length" and found.rest else None
     return Parsed(items=[item for item in items if item], truncated=truncated)
 
@@ -216,9 +217,9 @@ def _input_output_pairs(fields: list[_Field], label_only: bool) -> list[tuple[In
         if item.name == "input":
             pending = item
         elif item.name in {"output", "label"} and item.value:
-            output = _label_value(item.value) if label_only else item.value
+            output = label_value(item.value) if label_only else item.value
             used = {item.index} | ({pending.index} if pending else set())
-            pairs.append((Instance(input=_input_value(pending.value if pending else ""), output=output), used))
+            pairs.append((Instance(input=input_value(pending.value if pending else ""), output=output), used))
             pending = None
     return pairs
 
@@ -230,22 +231,24 @@ def _label_pairs(fields: list[_Field]) -> list[tuple[Instance, set[int]]]:
     for item in fields:
         if item.name in {"label", "output"}:
             if label is not None:
-                pairs.append((Instance(input="", output=_label_value(label.value)), {label.index}))
-            label = item if _label_value(item.value) else None
+                pairs.append((Instance(input="", output=label_value(label.value)), {label.index}))
+            label = item if label_value(item.value) else None
         elif item.name == "input" and label is not None:
-            pairs.append((Instance(input=_input_value(item.value), output=_label_value(label.value)),
+            pairs.append((Instance(input=input_value(item.value), output=label_value(label.value)),
                           {label.index, item.index}))
             label = None
     if label is not None:
-        pairs.append((Instance(input="", output=_label_value(label.value)), {label.index}))
+        pairs.append((Instance(input="", output=label_value(label.value)), {label.index}))
     return pairs
 
 
-def _label_value(value: str) -> str:
+def label_value(value: str) -> str:
+    """A class label: the first line, without emphasis or quotes."""
     return strip_emphasis(value.split("\n")[0]).strip().strip('"').strip()
 
 
-def _input_value(value: str) -> str:
+def input_value(value: str) -> str:
+    """An instance input; the no-input markers ("<none>", "N/A", ...) read as ""."""
     return "" if value.strip().lower() in _NONE_INPUTS else value.strip()
 
 
@@ -260,8 +263,8 @@ def _json_instances(text: str, is_classification: bool, finish_reason: str | Non
         output = _json_text(item, ("label", "output") if is_classification else ("output", "label", "answer"))
         given = _json_text(item, ("input", "text"))
         if output.strip():
-            output = _label_value(output) if is_classification else output.strip()
-            instances.append(Instance(input=_input_value(given), output=output))
+            output = label_value(output) if is_classification else output.strip()
+            instances.append(Instance(input=input_value(given), output=output))
     truncated = found.rest if not found.closed and finish_reason == "length" and found.rest else None
     return Parsed(items=instances, truncated=truncated)
 
@@ -311,11 +314,11 @@ def _alpaca_task(title: str, block: list[Line]) -> tuple[str, Instance] | None:
     # Output is the last field of a task: an "Instruction:" line inside it is output text, and cannot
     # replace the task's instruction (a later duplicate label would win in the dict).
     fields = {item.name: item.value for item in reversed(_labelled_fields(block, _ALPACA_FIELDS, last="output"))}
-    instruction = _clean_instruction(fields.get("instruction", "") or title)
+    instruction = clean_instruction(fields.get("instruction", "") or title)
     output = fields.get("output", "")
     if not instruction or not output:
         return None
-    return instruction, Instance(input=_input_value(fields.get("input", "")), output=output)
+    return instruction, Instance(input=input_value(fields.get("input", "")), output=output)
 
 
 def _json_alpaca(text: str, finish_reason: str | None) -> Parsed[tuple[str, Instance]] | None:
@@ -326,9 +329,9 @@ def _json_alpaca(text: str, finish_reason: str | None) -> Parsed[tuple[str, Inst
     for item in found.items:
         if not isinstance(item, dict):
             continue
-        instruction = _clean_instruction(_json_text(item, ("instruction", "task")))
+        instruction = clean_instruction(_json_text(item, ("instruction", "task")))
         output = _json_text(item, ("output", "response", "answer")).strip()
         if instruction and output:
-            tasks.append((instruction, Instance(input=_input_value(_json_text(item, ("input",))), output=output)))
+            tasks.append((instruction, Instance(input=input_value(_json_text(item, ("input",))), output=output)))
     truncated = found.rest if not found.closed and finish_reason == "length" and found.rest else None
     return Parsed(items=tasks, truncated=truncated)
