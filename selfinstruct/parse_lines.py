@@ -40,8 +40,12 @@ _CHATTER_PATTERNS = (
     # Openers of a chat answer.
     r"(?:sure|certainly|of course|absolutely|okay|ok|alright|great|no problem|gladly|happy to help)\b(?:[!,.:]|$)",
     r"(?:great|good|excellent|interesting) (?:question|idea|request)\b",
-    r"(?:here(?:'s| is| are)|below (?:is|are)|the following (?:is|are)|following are)\b.{0,80}"
-    r"\b(?:tasks?|instructions?|examples?|ideas?|items?|list|more|new|additional|pairs?|labels?|prompts?)\b",
+    # "Here are eight new tasks", "Below is a numbered list of tasks", but not "Here is a list of words: ...".
+    r"(?:here(?:'s| is| are)|below (?:is|are)|the following (?:is|are)|following are)\b[^.:!?\n]{0,60}?"
+    r"\b(?:tasks?|instructions?|examples?|ideas?|prompts?|pairs?|labels?)\b",
+    r"(?:here(?:'s| is| are)) (?:some |a few |the |my )?(?:more|new|additional|list continued|continued list|"
+    r"continuation|rest)\b",
+    r"here you (?:go|are)\b",
     r"(?:new|more|additional|extra|generated|some)?\s*(?:tasks?|instructions?|examples?|items?)(?: list)?\s*:?$",
     r"(?:i(?:'ve| have| will|'ll)|let me|we(?:'ve| have)) (?:come up|generated|created|written|write|continue|"
     r"provide|list|add|made|put together)",
