@@ -11,11 +11,10 @@ import re
 from collections.abc import Sequence
 
 from .records import Instance, SeedTask
+from .sanitize import sanitize_line, sanitize_text
 
 NO_INPUT = "<none>"
 
-# Characters no demo needs (controls, bidi overrides, lone surrogates); replies get the same in `parse.clean_text`.
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
 # A line that reads as an Alpaca item header ("### Task 9"), the shape `parse` splits replies on.
 _ITEM_HEADER = re.compile(r"^[ \t]*#{2,}[ \t]*((?:task[ \t]*)?\d*[ \t]*[:.]?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 
@@ -202,10 +201,10 @@ def structured_prompt(prompt: str, kind: str, count: int = 0) -> str:
 
 def _one_line(text: str) -> str:
     """Demo instructions are shown on one line, so nothing in them can start a new item."""
-    return " ".join(_UNPRINTABLE.sub("", text).split())
+    return sanitize_line(text)
 
 
 def _demo_block(text: str) -> str:
     """A multi-line demo field (Alpaca input, output): its lines stay, but none can pose as an item header."""
-    text = _UNPRINTABLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = sanitize_text(text)
     return _ITEM_HEADER.sub(r"\1", text)
