@@ -163,6 +163,7 @@ POINTS_AT_INPUT = re.compile(
     rf"(?:\s+{_INPUT_NOUNS}\b(?!\s+(?:of|about|for|on|that|which|who)\b))?(?:\s*[.?!]|\s*$|\s+(?:as|so|into|in|to|by|and|using|with)\b)",
     _I,
 )
+INPUT_NOUN = re.compile(rf"\b{_INPUT_NOUNS}\b", _I)
 # The content is in the instruction itself: after a colon, in quotes, or on its own lines.
 INLINE_CONTENT = re.compile(r":\s*\S+\s+\S+|:\s*\S{6,}|[\"“«„][^\"”»“]{6,}[\"”»“]|(?:^|\s)'[^'\n]{6,}'|\n\s*\S", _I)
 

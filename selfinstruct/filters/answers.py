@@ -73,8 +73,7 @@ Check = Callable[[TaskFacts, Instance, OutputView], Verdict]
 def task_facts(instruction: str, is_classification: bool = False) -> TaskFacts:
     lowered = instruction.lower()
     tokens = tuple(_WORD.findall(lowered))
-    pointer = pat.POINTS_AT_INPUT.search(instruction)
-    inline = pointer is not None and pat.INLINE_CONTENT.search(instruction.strip()) is not None
+    pointer = input_pointer(instruction, lowered)
     return TaskFacts(
         instruction=instruction, lowered=lowered, normalised=" ".join(lowered.split()),
         tokens=tokens, padded=f" {' '.join(tokens)} ", is_classification=is_classification,
@@ -85,9 +84,23 @@ def task_facts(instruction: str, is_classification: bool = False) -> TaskFacts:
         asks_repetition=bool(pat.ASKS_REPETITION.search(instruction)),
         asks_copy=bool(pat.ASKS_COPY.search(instruction)),
         asks_language=bool(pat.ASKS_LANGUAGE.search(instruction)),
-        input_pointer=pointer.group(0).strip() if pointer and not inline else None,
+        input_pointer=pointer,
         scripts=own_scripts(instruction),
     )
+
+
+def input_pointer(instruction: str, lowered: str) -> str | None:
+    """The words by which an instruction points at an input it does not itself contain, if any.
+
+    "Write a funny interview question. Why did you choose this question?" points back at its own
+    output: a pointer whose noun the instruction already named earlier does not count.
+    """
+    for pointer in pat.POINTS_AT_INPUT.finditer(instruction):
+        nouns = pat.INPUT_NOUN.findall(pointer.group(0))
+        if nouns and nouns[-1].lower()[:4] in lowered[: pointer.start()]:
+            continue
+        return None if pat.INLINE_CONTENT.search(instruction.strip()) else pointer.group(0).strip()
+    return None
 
 
 def output_view(text: str) -> OutputView:

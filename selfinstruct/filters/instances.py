@@ -83,9 +83,22 @@ class TaskChecker:
             return drop(INSTANCE_INPUT_IS_OUTPUT, _short(instance.output))
         if self.rules.ends_with_colon and not cut_off:
             for name, text in (("input", instance.input), ("output", instance.output)):
-                if text.rstrip().endswith(":"):
+                if ends_with_colon(text):
                     return drop(INSTANCE_ENDS_WITH_COLON, f"{name} ends with {_short(text, tail=True)}")
         return self.answers.check(facts, instance, cut_off)
+
+
+def ends_with_colon(text: str) -> bool:
+    """A text that ends with a colon ("Here are the steps:"): cut off before its content.
+
+    Not when the colons are the content: a last line with other colons ("Instability : Turmoil ::
+    Change :") or several lines ending with one (headings to fill: "Atheism:\nChristianity:"), as two
+    of Self-Instruct's own seed tasks have.
+    """
+    lines = text.rstrip().split("\n")
+    if not lines[-1].endswith(":") or lines[-1].count(":") > 1:
+        return False
+    return sum(line.rstrip().endswith(":") for line in lines) == 1
 
 
 def conflicting_outputs(instances: Sequence[Instance]) -> Verdict:
