@@ -157,6 +157,7 @@ POINTS_AT_INPUT = re.compile(
     rf"{_INPUT_NOUNS}\b"
     rf"|\b(?:this|these|those)\s+(?:\w+\s+)?{_INPUT_NOUNS}\b(?!\s+(?:of|about|for|that|which|who)\b)"
     rf"|\b{_INPUT_NOUNS}\s+(?:below|above|provided|given|shown|attached)\s*(?:[.:,;?!]|$)"
+    rf"|\bthe\s+(?:\w+\s+)?{_INPUT_NOUNS}\s+(?:below|above)\b"
     rf"|\b(?:below|above)\s*:\s*$"
     rf"|\b(?:summari[sz]e|rewrite|paraphrase|proofread|classify|translate|shorten|simplify|edit|correct|"
     rf"analy[sz]e|categori[sz]e|sort|reverse|reorder|rephrase|tag|label)\s+(?:the|it|them)\b"
