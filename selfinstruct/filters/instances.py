@@ -92,13 +92,13 @@ def ends_with_colon(text: str) -> bool:
     """A text that ends with a colon ("Here are the steps:"): cut off before its content.
 
     Not when the colons are the content: a last line with other colons ("Instability : Turmoil ::
-    Change :") or several lines ending with one (headings to fill: "Atheism:\nChristianity:"), as two
-    of Self-Instruct's own seed tasks have.
+    Change :") or every line ending with one (headings to fill: "Atheism:\nChristianity:"), as two of
+    Self-Instruct's own seed tasks have.
     """
-    lines = text.rstrip().split("\n")
-    if not lines[-1].endswith(":") or lines[-1].count(":") > 1:
+    lines = [line.rstrip() for line in text.rstrip().split("\n") if line.strip()]
+    if not lines or not lines[-1].endswith(":") or lines[-1].count(":") > 1:
         return False
-    return sum(line.rstrip().endswith(":") for line in lines) == 1
+    return len(lines) == 1 or not all(line.endswith(":") for line in lines)
 
 
 def conflicting_outputs(instances: Sequence[Instance]) -> Verdict:
