@@ -18,10 +18,9 @@ from .errors import StoreError, StoreLocked
 from .export import ALPACA_FILE
 from .filters.rouge import RougeIndex
 from .lock import RunLock
-from .records import AlpacaExample
+from .records import PROVENANCE_KEYS, AlpacaExample
 from .store import STORE_NAME, Store
 
-PROVENANCE_KEYS = ("teacher", "method", "round", "demo_ids", "prompt_hash", "is_classification")
 _SHOWN = 60  # characters of an instruction quoted in a problem
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -68,7 +67,7 @@ def _verify_store(run_dir: Path) -> list[str]:
             return [f"SQLite integrity: {line}" for line in integrity]
         config, problems = _stored_config(store)
         checks: list[tuple[str, Callable[[], list[str]]]] = [
-            ("the export", lambda: _check_export(run_dir, _exported(store))),
+            ("the export", lambda: _check_export(run_dir, store.accepted_examples())),
             ("the accepted tasks", lambda: _check_tasks(store, config)),
             ("the rounds", lambda: _check_rounds(store)),
             ("near-duplicates", lambda: _check_rouge(
@@ -82,12 +81,6 @@ def _verify_store(run_dir: Path) -> list[str]:
             except _READ_ERRORS as err:
                 problems.append(f"cannot check {what}: {_reason(err)}")
     return problems
-
-
-def _exported(store: Store) -> list[AlpacaExample]:
-    """What alpaca_data.json should hold: the rows of both routes (grow tasks, converted or mixed rows)."""
-    return [AlpacaExample(instruction=row.instruction, input=row.input, output=row.output)
-            for row in store.example_rows()]
 
 
 def _read_header(path: Path) -> bytes:

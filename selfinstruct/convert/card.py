@@ -1,15 +1,17 @@
-"""Dataset cards of converted and mixed run directories (README.md, the Hub's YAML header + prose)."""
+"""Dataset cards of converted and mixed run directories (README.md, the Hub's YAML header + prose), rendered from
+the store alone, so `selfinstruct export` rewrites the same card a conversion or a mix wrote."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
-from ..export import ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, PROVENANCE_FILE, TEXT_FILE, TRAIN_FILE, VALIDATION_FILE
+from ..export import ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, PROVENANCE_FILE, TEXT_FILE, TRAIN_FILE, \
+    VALIDATION_FILE, split_rows
 from ..records import ExampleRow
-from .output import split_rows
-from .templates import TemplateSet
 
 FILES = {
     ALPACA_FILE: "JSON list of `{instruction, input, output}` (the Alpaca shape)",
@@ -19,6 +21,7 @@ FILES = {
     TRAIN_FILE: "train split (parquet)",
     VALIDATION_FILE: "validation split (parquet): the sources' own eval rows and a hash-chosen share of groups",
     PROVENANCE_FILE: "per row: route, source file and row, family, template id (convert) or source (mix)",
+    "removed.jsonl": "rows a mix left out: dedup (with the earlier row) and decontamination (with the n-gram)",
 }
 
 
@@ -50,27 +53,44 @@ def split_line(rows: list[ExampleRow], val_fraction: float, seed: int) -> str:
             f"{shown}; the others by a hash of their group, validation share {val_fraction:g}).")
 
 
-def skipped_table(skipped: Counter[str]) -> list[str]:
+def skipped_table(skipped: dict[str, int]) -> list[str]:
     rows = [f"| `{reason}` | {count} |" for reason, count in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))]
     return ["| skipped because | rows |", "|---|---:|", *(rows or ["| (none) | 0 |"])]
 
 
-def convert_card(run_dir: Path, *, title: str, source: str, family: str | None, templates: TemplateSet, rows: list[ExampleRow],
-                 used: Counter[str], skipped: Counter[str], val_fraction: float, seed: int, shots: int) -> str:
-    template_rows = [f"| `{t.id}` | {'yes' if t.spec.inverted else ''} | {'yes' if t.spec.options else ''} | "
-                     f"{used.get(t.id, 0)} |" for t in templates.templates]
+def convert_card(run_dir: Path, title: str, meta: dict[str, Any], rows: list[ExampleRow],
+                 skipped: dict[str, int]) -> str:
+    """The card of a conversion; `meta` is what `convert_dataset` stored (config, family, templates, source)."""
+    config, family, templates = meta["convert"], meta.get("family") or None, meta["templates"]
+    used = Counter(str(row.provenance.get("template")) for row in rows)
+    template_rows = [f"| `{t['id']}` | {'yes' if t['inverted'] else ''} | {'yes' if t['options'] else ''} | "
+                     f"{used.get(t['id'], 0)} |" for t in templates]
+    source, seed = meta["source"], config["seed"]
     lines = [
         *front_matter(["instruction-tuning", "templated", family or "user-templates"], len(rows)), "",
         f"# {title}", "",
         f"{len(rows)} instruction rows made from the labelled data `{source}` through templates "
-        f"({family or 'user templates'}: {templates.task or 'no task named'}), by selfinstruct {__version__}.", "",
+        f"({family or 'user templates'}: {meta.get('task') or 'no task named'}), by selfinstruct {__version__}.", "",
         "## How it was made", "",
-        f"- Templates: {len(templates.templates)} from `{templates.source}`; one per row, chosen by a hash of the "
-        f"row's fields and seed {seed}, so a re-run gives the same rows",
-        f"- Few-shot exemplars per row: {shots}", f"- {split_line(rows, val_fraction, seed)}", "",
+        f"- Templates: {len(templates)} from `{meta['templates_file']}`, {len(used)} used; one per row, chosen by "
+        f"a hash of the row's fields and seed {seed}, so a re-run gives the same rows",
+        f"- Few-shot exemplars per row: {config['shots']}",
+        f"- {split_line(rows, config['val_fraction'], seed)}", "",
         "## Templates used", "", "| template | inverted | lists options | rows |", "|---|---|---|---:|",
         *template_rows, "", "## Rows left out", "", *skipped_table(skipped), "",
         "## Licence", "", f"Every row restates a row of `{source}`: that data set's licence and attribution apply "
         "to this one. Set the `license` field above to it.", "", *loading(run_dir), "",
     ]
     return "\n".join(lines)
+
+
+def stored_meta(get: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """Meta values the card needs, JSON-decoded where they are JSON."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        value = get(key)
+        try:
+            out[key] = json.loads(value) if value is not None else None
+        except json.JSONDecodeError:
+            out[key] = value
+    return out

@@ -243,20 +243,15 @@ def convert_rows(config: ConvertConfig) -> tuple[_Prepared, list[ExampleRow], li
 
 def convert_dataset(config: ConvertConfig) -> ConvertResult:
     """Convert `config.data` into the run directory `config.out` (replacing an earlier conversion there)."""
-    from .card import convert_card
     from .output import write_run_dir
 
     prepared, rows, skipped = convert_rows(config)
-    used = Counter(str(row.provenance["template"]) for row in rows)
-    skip_counts = Counter(row.reason for row in skipped)
-    meta = {"convert": config.model_dump_json(), "family": prepared.family or "",
-            "templates": json.dumps([t.id for t in prepared.templates.templates])}
-
-    def card(run_dir: Path) -> str:
-        return convert_card(run_dir, title=config.out.name, source=prepared.source.where, family=prepared.family,
-                            templates=prepared.templates, rows=rows, used=used, skipped=skip_counts,
-                            val_fraction=config.val_fraction, seed=config.seed, shots=config.shots)
-
-    files = write_run_dir(config.out, "convert", rows, skipped, meta, card, config.val_fraction, config.seed)
-    return ConvertResult(config.out, prepared.source.where, prepared.family,
-                         rows, [t.id for t in prepared.templates.templates], used, skip_counts, files)
+    templates = prepared.templates
+    meta = {"convert": config.model_dump_json(), "family": prepared.family or "", "task": templates.task,
+            "source": prepared.source.where, "templates_file": templates.source,
+            "templates": json.dumps([{"id": t.id, "inverted": t.spec.inverted, "options": t.spec.options}
+                                     for t in templates.templates])}
+    files = write_run_dir(config.out, "convert", rows, skipped, meta, config.val_fraction, config.seed)
+    return ConvertResult(config.out, prepared.source.where, prepared.family, rows,
+                         [t.id for t in templates.templates], Counter(str(row.provenance["template"]) for row in rows),
+                         Counter(row.reason for row in skipped), files)

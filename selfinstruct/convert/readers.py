@@ -18,7 +18,6 @@ from ..errors import DataError
 _BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
 # Enough of a file's start to see SQuAD's nesting: {"version": ..., "data": [{"title": ..., "paragraphs": [...
 _SQUAD_HEAD = re.compile(r'"data"\s*:\s*\[\s*\{.*"paragraphs"\s*:', re.DOTALL)
-_EVAL_SPLITS = ("validation", "valid", "dev", "test", "eval")
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,8 @@ class SourceData:
 
 
 def is_eval_split(split: str | None) -> bool:
-    return split is not None and split.lower().startswith(_EVAL_SPLITS)
+    """Any split the source fixed other than train is held out (as `export.split_rows` does)."""
+    return split is not None and split != "train"
 
 
 def read_source(path: str, split: str | None = None, headerless: bool = False, limit: int | None = None) -> SourceData:

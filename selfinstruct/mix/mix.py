@@ -18,7 +18,6 @@ from ..convert.output import write_run_dir
 from ..convert.readers import read_source
 from ..export import jsonl_text
 from ..records import ExampleRow
-from .card import mix_card
 from .clean import DECONTAMINATED, Removed, decontaminate, dedup_rows, eval_index
 from .config import MixConfig
 from .rates import quotas, rate, shares
@@ -122,11 +121,7 @@ def mix_run(config: MixConfig, out: Path) -> MixResult:
     rows, lines, removed = mix_rows(config)
     result = MixResult(out, rows, lines, removed)
     meta = {"mix": config.model_dump_json(), "mixture": json.dumps([vars(line) for line in lines])}
-
-    def card(run_dir: Path) -> str:
-        return mix_card(run_dir, out.name, config, result)
-
-    files = write_run_dir(out, "mix", rows, [], meta, card, config.val_fraction, config.seed,
+    files = write_run_dir(out, "mix", rows, [], meta, config.val_fraction, config.seed,
                           extra={REMOVED_FILE: jsonl_text(item.as_json() for item in removed)})
     result.files = files
     return result
