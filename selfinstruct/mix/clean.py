@@ -80,14 +80,15 @@ def dedup_rows(rows: list[ExampleRow], config: MixDedupConfig) -> tuple[list[Exa
 
 
 def _near(index: MinhashIndex, sketched: Sketched, row: ExampleRow, synthetic: bool) -> MinhashMatch | None:
-    """The best near-duplicate that counts: any for a synthetic row; for a templated row, one of another source.
+    """The best near-duplicate that counts: for a synthetic row, any but its own group's (a task's instances
+    share their instruction); for a templated row, one of another source.
 
     Rows of one conversion are distinct source rows by construction; the template's own words and a passage
     shared by several questions make them look alike to MinHash, and exact dedup still applies to them.
     """
     own = str(row.provenance.get("mix_source")) + "/"
     for found in index.matches(sketched.signature, sketched.shingles):
-        if synthetic or not found.key.startswith(own):
+        if (synthetic and found.key != row.group) or not found.key.startswith(own):
             return found
     return None
 
