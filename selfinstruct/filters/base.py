@@ -18,6 +18,7 @@ MINHASH = "minhash"
 EMPTY_OUTPUT = "empty_output"
 TRUNCATED = "truncated"
 TEACHER_FAILED = "teacher_failed"
+STRUCTURED_INVALID = "structured_invalid"  # a JSON reply that did not match its stage's schema, asked twice
 
 # Self-Instruct's instance filters (filters/instances.py).
 INSTANCE_REPEATED = "instance_repeated"
@@ -44,7 +45,8 @@ ANSWER_REASONS = (
 
 ALL_REASONS = (
     TOO_SHORT, TOO_LONG, BLACKLIST, PROGRAM_PREFIX, LEADING_PUNCTUATION, NON_ASCII_START,
-    ROUGE, MINHASH, EMPTY_OUTPUT, TRUNCATED, TEACHER_FAILED, *INSTANCE_REASONS, *ANSWER_REASONS,
+    ROUGE, MINHASH, EMPTY_OUTPUT, TRUNCATED, TEACHER_FAILED, STRUCTURED_INVALID, *INSTANCE_REASONS,
+    *ANSWER_REASONS,
 )
 
 
