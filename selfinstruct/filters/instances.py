@@ -65,7 +65,7 @@ class TaskChecker:
             else:
                 dropped.append((instance, verdict))
         complete = instances[:last] if cut_off else instances
-        conflict = conflicting_outputs(complete) if self.rules.conflicting_outputs else KEEP
+        conflict = conflicting_outputs(complete) if self.rules.conflicting_outputs and len(complete) > 1 else KEEP
         if not conflict.keep:
             return InstanceCheck(kept=[], dropped=dropped + [(i, conflict) for i in kept], task_verdict=conflict)
         return InstanceCheck(kept=kept, dropped=dropped, task_verdict=KEEP if kept else _none_left(dropped))
