@@ -60,6 +60,12 @@ REFUSALS = [
     case("negative-fact", "Can penguins fly?", "No, penguins cannot fly; their wings are adapted for swimming.", None),
     case("explains-language-models", "Explain what a large language model is.",
          "A large language model is a neural network trained on text. As a language model, it predicts words.", None),
+    case("ai-researcher", "Describe a day in the life of a scientist.",
+         "As an AI researcher, Maya starts her day reading papers and then trains models until lunch.", None),
+    case("how-to-please-provide", "Explain how to reset a forgotten password on a website.",
+         "Click 'Forgot password'. Please provide your email address, then open the link the site sends you.", None),
+    case("could-you-clarify-input", "Summarize the main argument.", "Could you share the text you would like "
+         "summarized?", "answer_refusal", input="Cities should invest in bike lanes because they cut traffic."),
     case("dialogue-line", "Write a short dialogue between a customer and a baker.",
          "Customer: Do you have rye bread today?\nBaker: I'm sorry, but I can't bake rye until Monday.", None),
 ]

@@ -70,11 +70,15 @@ class Lexicon:
 
 # --- Refusals and AI disclaimers (patterns run on the lower-cased output) --------------------------
 # A disclaimer is junk wherever it stands, unless the task is about an AI (a story told by a robot).
+_AN_AI = (
+    r"an? (?:ai|a\.i\.|artificial intelligence|(?:large )?language model|virtual assistant|chatbot)"
+    r"(?: (?:language )?model| assistant| chatbot| system)?"
+)
+# What follows "as an AI" in a disclaimer: a comma, "I ...", the end. "As an AI researcher, she" is a job.
+_DISCLAIMER_END = r"(?=\s*[,;:.!?)]|\s*$|\s+(?:i|myself|and|so|therefore|without|with|that|who|developed|created|trained|designed|built)\b)"
 DISCLAIMER = re.compile(
-    r"\bas an? (?:ai|a\.i\.|artificial intelligence|(?:large )?language model|virtual assistant|chatbot)"
-    r"(?: (?:language )?model| assistant| chatbot| system)?\b"
-    r"|\bi(?:'m| am) (?:just |only |merely |simply )?an? (?:ai|a\.i\.|artificial intelligence|"
-    r"(?:large )?language model|virtual assistant|chatbot)\b"
+    rf"\bas {_AN_AI}{_DISCLAIMER_END}"
+    rf"|\bi(?:'m| am) (?:just |only |merely |simply )?{_AN_AI}{_DISCLAIMER_END}"
     r"|\bmy (?:training data|knowledge cut-?off)\b"
     r"|\bi (?:was|have been) (?:created|trained|developed|programmed) by (?:openai|anthropic|google|meta)\b"
 )
@@ -82,6 +86,11 @@ DISCLAIMER = re.compile(
 DISCLAIMER_HINTS = (
     " ai", "a.i.", "artificial intelligence", "language model", "virtual assistant", "chatbot", "training data",
     "knowledge cut", "openai", "anthropic", " by google", " by meta",
+)
+_ASK_FOR_INPUT = (
+    r"(?:provide|share|paste|specify|supply|send|give)\s+(?:me\s+)?(?:with\s+)?(?:the|a|an|some|more)?\s*"
+    r"(?:\w+\s+)?(?:text|passage|paragraph|sentence|article|list|data|code|input|details|information|context|"
+    r"document|question)\b"
 )
 # Apologies and "I can't ..." count only at the very start of an output: inside a story or a letter a
 # character may well say "I'm sorry, but I can't come".
@@ -94,8 +103,9 @@ OPENING_REFUSAL = re.compile(
     r"(?:\s+\w+){0,3}?\s+(?:help(?!\s+(?:but|it|myself|feeling|thinking|wondering))|assist|provide|fulfil+|"
     r"comply|complete|do|write|create|generate|answer|perform|browse|access|see|view|give|offer|support|"
     r"engage|produce|draw|share|process|read|open|translate|summari[sz]e)\b"
-    r"|(?:please|kindly)\s+(?:provide|share|paste|specify|supply|send|give me)\b"
-    r"|(?:could|can|would) you (?:please )?(?:provide|share|paste|specify|clarify|give me)\b"
+    # Asking for the missing input, not "Please provide your email address on the form" in a how-to.
+    rf"|(?:please|kindly)\s+{_ASK_FOR_INPUT}"
+    rf"|(?:could|can|would) you (?:please )?{_ASK_FOR_INPUT}"
     r"|i (?:need|would need|require) (?:more|additional|some) (?:information|context|details)\b)"
 )
 # How far into an output a refusal may start (after a quote mark, or "Sure, but I'm afraid...").
