@@ -53,6 +53,7 @@ class TaskFacts:
     asks_language: bool
     input_pointer: str | None
     scripts: frozenset[str]
+    copied_prompt: str | None
 
 
 class OutputView:
@@ -89,6 +90,7 @@ def task_facts(instruction: str, is_classification: bool = False) -> TaskFacts:
         asks_repetition="repetition" in asks, asks_copy="copy" in asks, asks_language="language" in asks,
         input_pointer=input_pointer(instruction, lowered) if "pointer" in asks else None,
         scripts=own_scripts(instruction),
+        copied_prompt=next((fragment for fragment in prompt_fragments() if fragment in padded), None),
     )
 
 
@@ -176,6 +178,8 @@ class AnswerChecks:
         return drop(ANSWER_REFUSAL, _quote(source[found.start():found.end()]))
 
     def _prompt_leak(self, facts: TaskFacts, instance: Instance, view: OutputView) -> Verdict:
+        if facts.copied_prompt:  # the task itself is our prompt's header, parsed as an instruction
+            return drop(ANSWER_PROMPT_LEAK, f"the instruction copies prompt text {facts.copied_prompt.strip()!r}")
         for hint, fragments in self.fragments:
             if hint in view.lowered:
                 padded = f" {' '.join(view.tokens)} "
