@@ -9,6 +9,7 @@ on its length limit only the last, cut-off item is dropped, never the whole repl
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -60,7 +61,7 @@ def parse_instructions(text: str, finish_reason: str | None) -> Parsed[str]:
     """New instructions from a continuation of the numbered task list (or a chat answer listing them)."""
     if looks_like_json(text):
         from_json = _json_instructions(text, finish_reason)
-        if from_json is not None:
+        if from_json is not None and (from_json.items or from_json.truncated):
             return from_json
     blocks = _instruction_blocks(split_lines(text))
     items = [clean_instruction(" ".join(block)) for block in blocks]
@@ -169,7 +170,7 @@ def parse_instances(text: str, is_classification: bool, finish_reason: str | Non
     """Examples for one task; reading stops where the reply starts another task."""
     if looks_like_json(text):
         from_json = _json_instances(text, is_classification, finish_reason)
-        if from_json is not None:
+        if from_json is not None and (from_json.items or from_json.truncated):
             return from_json
     names = _OUTPUT_FIRST if is_classification else _INPUT_FIRST
     lines = unwrap_bare_fences(split_lines(text), names)
@@ -200,7 +201,9 @@ def _labelled_fields(lines: list[Line], names: tuple[str, ...], last: str | None
     fields = []
     for name, value_lines in raw:
         if name != "example":
-            value = "\n".join(line.text for line in drop_trailing_chatter(value_lines)).strip()
+            value = "\n".join(line.text for line in drop_trailing_chatter(value_lines))
+            # A value that starts on the line after its label may be an indented block: read it dedented.
+            value = (textwrap.dedent(value) if value_lines and not value_lines[0].text else value).strip()
             fields.append(_Field("output" if name == "response" else name, value, len(fields)))
     return fields
 
@@ -275,7 +278,7 @@ def parse_alpaca_tasks(text: str, finish_reason: str | None) -> Parsed[tuple[str
     """Complete tasks (instruction, instance) from one Alpaca-style reply."""
     if looks_like_json(text):
         from_json = _json_alpaca(text, finish_reason)
-        if from_json is not None:
+        if from_json is not None and (from_json.items or from_json.truncated):
             return from_json
     lines = unwrap_bare_fences(split_lines(text), _ALPACA_FIELDS)
     blocks = [block for block in _alpaca_blocks(lines) if any(line.text.strip() for line in block[1])]

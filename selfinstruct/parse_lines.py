@@ -24,7 +24,7 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)[^`]*$")
 # Fences around prose rather than code: their content is read as the reply itself.
 _PROSE_FENCES = {"text", "txt", "plain", "plaintext", "markdown", "md"}
 # A label may follow a bullet, a list number or a markdown heading mark ("## Output"; one "#" is a code comment).
-_LEAD = r"^ {0,3}(?:[-*+>]\s+|\d{1,3}[.)]\s+)?(?:#{2,6}\s*)?[*_]*\s*"
+_LEAD = r"^ {0,3}(?:(?:[-*+>]|\d{1,3}[.)])\s+)?(?:#{2,6}\s*)?(?:[*_]+\s*)?"
 # "Input:", "**Output:**", "- Label: Spam", "Example 2", "### Output", "Input 1:". A word followed by
 # anything but a colon (`output = sorted(items)`) is no label.
 _LABEL = re.compile(_LEAD + r"(?P<name>[a-z]+)(?:\s*#?\d{1,3})?[*_]*\s*(?::[*_]*\s?(?P<rest>.*)|[*_]*\s*$)",
@@ -97,14 +97,18 @@ def unwrap_bare_fences(lines: list[Line], names: tuple[str, ...]) -> list[Line]:
     if any(not line.code and label_of(line.text, names) for line in lines):
         return lines
     unwrapped: list[Line] = []
-    bare = False
+    inside: str | None = None  # "bare" or "lang": the kind of fence the line is in
     for line in lines:
         fence = _FENCE.match(line.text) if line.code else None
-        if fence:
-            bare = not bare if not fence.group(2) or bare else False
-            if not fence.group(2) or not bare:
+        if fence and inside is None:
+            inside = "lang" if fence.group(2) else "bare"
+            if inside == "bare":
                 continue
-        unwrapped.append(Line(line.text, code=line.code and not bare))
+        elif fence and not fence.group(2) and line.text.strip().strip(fence.group(1)[0]) == "":
+            closing, inside = inside, None
+            if closing == "bare":
+                continue
+        unwrapped.append(Line(line.text, code=line.code and inside != "bare"))
     return unwrapped
 
 
