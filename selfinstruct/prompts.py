@@ -141,7 +141,19 @@ def _render_input_first(instances: Sequence[Instance]) -> str:
 
 
 def _render_output_first(instances: Sequence[Instance]) -> str:
-    return "\n".join(f"Label: {instance.output}\nInput: {instance.input}" for instance in instances)
+    # Numbered, so a request can stop after the last label it will keep ("Label 3:" when it keeps two).
+    return "\n".join(f"Label {number}: {instance.output}\nInput: {instance.input}"
+                     for number, instance in enumerate(instances, start=1))
+
+
+def instance_stops(is_classification: bool, keep: int) -> tuple[str, ...]:
+    """Where an instance reply may end: after the `keep`-th example (or label), or where another task starts."""
+    return ("\nTask:", f"Label {keep + 1}:" if is_classification else f"Example {keep + 1}")
+
+
+def alpaca_stop(demos: int, count: int) -> str:
+    """Where an Alpaca reply may end: the header of the task after the `count` asked for."""
+    return f"### Task {demos + count + 1}"
 
 
 def render_alpaca_prompt(demos: Sequence[SeedTask], count: int) -> str:
@@ -158,6 +170,33 @@ def render_alpaca_prompt(demos: Sequence[SeedTask], count: int) -> str:
         ]
     parts.append(f"### Task {len(demos) + 1}")
     return "\n".join(parts)
+
+
+# Structured (JSON) replies: each stage's prompt names the object to answer with. The schema itself travels in
+# the request's response_format; a model still writes better JSON when the prompt shows the shape.
+_STRUCTURED_ASK = {
+    "instructions": 'Write {count} new tasks for this list. Reply with a JSON object: {{"instructions": ["...", ...]}}.',
+    "classify": 'Reply with a JSON object: {{"classification": "Yes"}} or {{"classification": "No"}}.',
+    "instances": 'Write up to {count} examples for the last task. Reply with a JSON object: '
+                 '{{"instances": [{{"input": "...", "output": "..."}}, ...]}}, with "" as the input when the task '
+                 'needs none.',
+    "labels": 'Write up to {count} labels for the last task, each with an input that has it. Reply with a JSON '
+              'object: {{"instances": [{{"label": "...", "input": "..."}}, ...]}}.',
+    "alpaca": 'Reply with a JSON object: {{"tasks": [{{"instruction": "...", "input": "...", "output": "..."}}, '
+              '...]}}, with "" as the input when the instruction needs none.',
+}
+
+
+def structured_prompt(prompt: str, kind: str, count: int = 0) -> str:
+    """`prompt` ending in a request for the stage's JSON object instead of an open item to continue.
+
+    `kind` is a stage ("instructions", "classify", "instances", "alpaca") or "labels" (output-first instances).
+    """
+    body = prompt.rstrip()
+    last = body.rsplit("\n", 1)[-1]
+    if kind in {"instructions", "alpaca", "classify"} and re.fullmatch(r"(?:#+ *)?(?:Task \d*|Classification):?", last):
+        body = body.rsplit("\n", 1)[0].rstrip()  # the open "Task 9:" a base model would continue
+    return f"{body}\n\n{_STRUCTURED_ASK[kind].format(count=count)}"
 
 
 def _one_line(text: str) -> str:

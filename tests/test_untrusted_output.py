@@ -214,7 +214,7 @@ def _grow_dirty(dirty: Callable[[str], str], out: Path) -> None:
 def _assert_clean_run(out: Path) -> None:
     raw = (out / "alpaca_data.json").read_bytes()
     exported = json.loads(raw.decode("utf-8"))
-    assert len(exported) == 15
+    assert len({example["instruction"] for example in exported}) == 15  # tasks; each instance is a row
     assert not FORBIDDEN.search(raw.decode("utf-8"))
     assert not any(FORBIDDEN.search(value) for example in exported for value in example.values())
     assert _forbidden_in_store(out) == []
