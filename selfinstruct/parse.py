@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 from .parse_json import find_json, find_json_list, looks_like_json
 from .parse_lines import (
     Line, drop_trailing_chatter, is_chatter, label_of, numbered_item, split_lines, strip_emphasis,
-    unwrap_bare_fences,
+    unwrap_prose_fences,
 )
 from .prompts import NO_INPUT
 from .records import Instance
@@ -30,6 +30,7 @@ _NEXT_TASK = re.compile(r"^\s*[*_]*task[*_]*\s*:", re.IGNORECASE)
 _ALPACA_HEADER = re.compile(
     r"^ {0,3}(?:#{2,}|\*\*)\s*(?:task\s*#?\s*(?P<n>\d*)|(?P<m>\d+))?\s*[:.]?\s*(?:\*\*)?\s*(?P<title>.*?)"
     r"\s*(?:\*\*)?\s*$", re.IGNORECASE)
+_LIST_NUMBER = re.compile(r"^ {0,3}\d{1,3}[.)]\s")
 _NONE_INPUTS = {NO_INPUT.lower(), "<noinput>", "<no input>", "none", "none.", "n/a", "no input", "(none)",
                 "(no input)", "[none]", "<empty>", "null", "-", "", "noinput", "<none provided>"}
 _INPUT_FIRST = ("example", "input", "output")
@@ -63,7 +64,7 @@ def parse_instructions(text: str, finish_reason: str | None) -> Parsed[str]:
         from_json = _json_instructions(text, finish_reason)
         if from_json is not None and (from_json.items or from_json.truncated):
             return from_json
-    blocks = _instruction_blocks(split_lines(text))
+    blocks = _instruction_blocks(unwrap_prose_fences(split_lines(text), lambda line: numbered_item(line) is not None))
     items = [clean_instruction(" ".join(block)) for block in blocks]
     return _drop_cut_off([item for item in items if item], finish_reason)
 
@@ -173,7 +174,7 @@ def parse_instances(text: str, is_classification: bool, finish_reason: str | Non
         if from_json is not None and (from_json.items or from_json.truncated):
             return from_json
     names = _OUTPUT_FIRST if is_classification else _INPUT_FIRST
-    lines = unwrap_bare_fences(split_lines(text), names)
+    lines = unwrap_prose_fences(split_lines(text), lambda line: label_of(line, names) is not None)
     cut_at = next((i for i, line in enumerate(lines) if not line.code and _NEXT_TASK.match(line.text)), len(lines))
     fields = _labelled_fields(lines[:cut_at], names)
     output_first = is_classification and _label_comes_first(fields)
@@ -195,7 +196,7 @@ def _labelled_fields(lines: list[Line], names: tuple[str, ...], last: str | None
             label = label_of(label[1], names) if label[1] else None
             raw.append(("example", []))
         if label:
-            raw.append((label[0], [Line(label[1])]))
+            raw.append(("output" if label[0] == "response" else label[0], [Line(label[1])]))
         elif raw:
             raw[-1][1].append(line)
     fields = []
@@ -204,7 +205,7 @@ def _labelled_fields(lines: list[Line], names: tuple[str, ...], last: str | None
             value = "\n".join(line.text for line in drop_trailing_chatter(value_lines))
             # A value that starts on the line after its label may be an indented block: read it dedented.
             value = (textwrap.dedent(value) if value_lines and not value_lines[0].text else value).strip()
-            fields.append(_Field("output" if name == "response" else name, value, len(fields)))
+            fields.append(_Field(name, value, len(fields)))
     return fields
 
 
@@ -280,7 +281,7 @@ def parse_alpaca_tasks(text: str, finish_reason: str | None) -> Parsed[tuple[str
         from_json = _json_alpaca(text, finish_reason)
         if from_json is not None and (from_json.items or from_json.truncated):
             return from_json
-    lines = unwrap_bare_fences(split_lines(text), _ALPACA_FIELDS)
+    lines = unwrap_prose_fences(split_lines(text), lambda line: label_of(line, _ALPACA_FIELDS) is not None)
     blocks = [block for block in _alpaca_blocks(lines) if any(line.text.strip() for line in block[1])]
     cut = _drop_cut_off(blocks, finish_reason)
     tasks = [task for task in (_alpaca_task(title, block) for title, block in cut.items) if task]
@@ -298,7 +299,7 @@ def _alpaca_blocks(lines: list[Line]) -> list[tuple[str, list[Line]]]:
         header = None if line.code else _ALPACA_HEADER.match(line.text)
         if header and (header.group("n") is not None or header.group("m") or not header.group("title")):
             blocks.append((strip_emphasis(header.group("title") or ""), []))
-        elif blank and not line.code and _starts_new_task(line, blocks[-1][1]):
+        elif not line.code and (blank or _LIST_NUMBER.match(line.text)) and _starts_new_task(line, blocks[-1][1]):
             blocks.append(("", [line]))
         else:
             blocks[-1][1].append(line)
