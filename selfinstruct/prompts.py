@@ -149,6 +149,11 @@ def _render_output_first(instances: Sequence[Instance]) -> str:
                      for number, instance in enumerate(instances, start=1))
 
 
+def is_output_first(prompt: str) -> bool:
+    """Whether an instance prompt asks for labels first (a classification task's)."""
+    return prompt.startswith(_OUTPUT_FIRST_HEADER)
+
+
 def instance_stops(is_classification: bool, keep: int) -> tuple[str, ...]:
     """Where an instance reply may end: after the `keep`-th example (or label), or where another task starts."""
     return ("\nTask:", f"Label {keep + 1}:" if is_classification else f"Example {keep + 1}")
