@@ -12,6 +12,7 @@ from .parse_lines import is_chatter
 _DECODER = json.JSONDecoder()
 _JSON_FENCE = re.compile(r"```[ \t]*(?:json[ \t]*)?\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL | re.IGNORECASE)
 _SPACE = re.compile(r"\s*")
+_JSON_FENCE_START = re.compile(r"^[ \t]*```[ \t]*json[ \t]*$", re.MULTILINE | re.IGNORECASE)
 # Where a JSON value may start: an object, or an array of objects or strings ("[1, 2]" in prose is no reply).
 _START = re.compile(r"\{\s*\"|\[\s*[\{\"\]]")
 _MAX_STARTS = 20  # a reply is not scanned for JSON at every bracket it holds
@@ -28,6 +29,8 @@ class JsonList:
 
 def looks_like_json(text: str) -> bool:
     """True when the reply's answer is JSON: its first line of substance opens an object, an array or a fence."""
+    if _JSON_FENCE_START.search(text):
+        return True
     for line in text.split("\n"):
         stripped = line.strip()
         if stripped and not is_chatter(stripped):

@@ -44,7 +44,7 @@ _CHATTER_PATTERNS = (
     r"(?:great|good|excellent|interesting) (?:question|idea|request)\b",
     # "Here are eight new tasks", "Below is a numbered list of tasks", but not "Here is a list of words: ...".
     r"(?:here(?:'s| is| are)|below (?:is|are)|the following (?:is|are)|following are)\b[^.:!?\n]{0,60}?"
-    r"\b(?:tasks?|instructions?|examples?|ideas?|prompts?|pairs?|labels?)\b",
+    r"\b(?:tasks?|instructions?|examples?|ideas?|prompts?|pairs?|labels?|answer|json|response)\b",
     r"(?:here(?:'s| is| are)) (?:some |a few |the |my )?(?:more|new|additional|list continued|continued list|"
     r"continuation|rest)\b",
     r"here you (?:go|are)\b",
