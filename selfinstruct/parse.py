@@ -66,7 +66,16 @@ def parse_instructions(text: str, finish_reason: str | None) -> Parsed[str]:
             return from_json
     blocks = _instruction_blocks(unwrap_prose_fences(split_lines(text), lambda line: numbered_item(line) is not None))
     items = [clean_instruction(" ".join(block)) for block in blocks]
+    if finish_reason == "length" and _ends_in_chatter(text):
+        # Cut inside words about the answer: every item before them arrived whole.
+        return Parsed(items=[item for item in items if item], truncated=text.rstrip().rsplit("\n", 1)[-1].strip())
     return _drop_cut_off([item for item in items if item], finish_reason)
+
+
+def _ends_in_chatter(text: str) -> bool:
+    last = next((line for line in reversed(sanitize_text(text).split("\n")) if line.strip()), "")
+    rest = numbered_item(last)
+    return is_chatter(last if rest is None else rest)
 
 
 def _instruction_blocks(lines: list[Line]) -> list[list[str]]:
@@ -83,12 +92,17 @@ def _instruction_blocks(lines: list[Line]) -> list[list[str]]:
             blocks.append([item])
         elif is_chatter(text) or (after_blank and _HEADING.match(text)):
             pass
-        elif blocks and not after_blank:
+        elif blocks and not after_blank and not _new_sentence_line(blocks[-1][-1], text):
             blocks[-1].append(text)
         else:
             blocks.append([text])
         after_blank = False
     return blocks
+
+
+def _new_sentence_line(previous: str, text: str) -> bool:
+    """An unindented line opening a sentence after a finished one is another item, not a wrapped line."""
+    return previous.rstrip().endswith((".", "!", "?")) and text[:1].isupper()
 
 
 def clean_instruction(text: str) -> str:
@@ -229,21 +243,31 @@ def _input_output_pairs(fields: list[_Field], label_only: bool) -> list[tuple[In
 
 
 def _label_pairs(fields: list[_Field]) -> list[tuple[Instance, set[int]]]:
-    """Output-first: each label with the input after it; a label with no input is a label-only instance."""
+    """Output-first: each label with the input after it.
+
+    A label with no input is a label-only instance when the task has no inputs at all (no field of the reply
+    holds one; "Input: <none>" says so explicitly); beside labelled inputs it is an unfinished item.
+    """
     pairs: list[tuple[Instance, set[int]]] = []
+    label_only = not any(item.name == "input" and input_value(item.value) for item in fields)
     label: _Field | None = None
     for item in fields:
         if item.name in {"label", "output"}:
-            if label is not None:
+            if label is not None and label_only and _single_label(label.value):
                 pairs.append((Instance(input="", output=label_value(label.value)), {label.index}))
             label = item if label_value(item.value) else None
         elif item.name == "input" and label is not None:
             pairs.append((Instance(input=input_value(item.value), output=label_value(label.value)),
                           {label.index, item.index}))
             label = None
-    if label is not None:
+    if label is not None and label_only and _single_label(label.value):
         pairs.append((Instance(input="", output=label_value(label.value)), {label.index}))
     return pairs
+
+
+def _single_label(value: str) -> bool:
+    """A label rather than the list of them ("Metal, Nonmetal, Metalloid") a model may write instead."""
+    return "," not in label_value(value)
 
 
 def label_value(value: str) -> str:

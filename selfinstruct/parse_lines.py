@@ -37,6 +37,8 @@ _NUMBERED = re.compile(
     r"^ {0,3}(?:#{1,6}\s*)?[*_]*\s*(?:task\s*#?\s*)?(?P<n>\d{1,4})\s*[*_]*\s*(?:[.:)]|\s-)[*_]*\s*(?P<rest>.*)$",
     re.IGNORECASE)
 _BULLET = re.compile(r"^ {0,3}[-*+\u2022]\s+(?P<rest>\S.*)$")
+# "Task 9" with nothing after it: an empty item (a model that wrote the marker and moved on).
+_BARE_MARKER = re.compile(r"^\s*[#*_]*\s*task\s*#?\s*\d{1,4}\s*[*_]*\s*$", re.IGNORECASE)
 
 _CHATTER_PATTERNS = (
     # Openers of a chat answer.
@@ -52,6 +54,10 @@ _CHATTER_PATTERNS = (
     r"(?:i(?:'ve| have| will|'ll)|let me|we(?:'ve| have)) (?:come up|generated|created|written|write|continue|"
     r"provide|list|add|made|put together)",
     r"(?:continuing|to continue) (?:the|with)",
+    # Talk about the prompt or the task instead of a task.
+    r"(?:this|it) is a task\b",
+    r"(?:the|this) task (?:is|was|requires|asks|involves)\b",
+    r"(?:the|this) (?:original |given |above )?(?:text|list|prompt) (?:is|contains|has|consists)\b",
     # Refusals: no item ever starts like this.
     r"(?:i'm sorry|i am sorry|sorry, |i apologi[sz]e|i cannot|i can't|i can not|unfortunately, i|as an ai\b)",
     # Sign-offs.
@@ -126,6 +132,8 @@ def label_of(text: str, names: tuple[str, ...]) -> tuple[str, str] | None:
 
 def numbered_item(text: str) -> str | None:
     """The text of a numbered (or bulleted) list item, else None."""
+    if _BARE_MARKER.match(text):
+        return ""
     match = _NUMBERED.match(text) or _BULLET.match(text)
     return match.group("rest") if match else None
 
