@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -117,13 +118,19 @@ def clean_instruction(text: str) -> str:
 
 
 def _json_instructions(text: str, finish_reason: str | None) -> Parsed[str] | None:
+    def read(item: object) -> str | None:
+        return clean_instruction(_json_text(item, ("instruction", "task", "text", "prompt", "description"))) or None
+    return _from_json_list(text, finish_reason, read)
+
+
+def _from_json_list(text: str, finish_reason: str | None, read: Callable[[object], T | None]) -> Parsed[T] | None:
+    """Items read from the reply's JSON array, one per element `read` accepts; None when there is no array."""
     found = find_json_list(text)
     if found is None:
         return None
-    items = [_json_text(item, ("instruction", "task", "text", "prompt", "description")) for item in found.items]
-    items = [clean_instruction(item) for item in items if item]
+    items = [item for item in map(read, found.items) if item is not None]
     truncated = found.rest if not found.closed and finish_reason == "length" and found.rest else None
-    return Parsed(items=[item for item in items if item], truncated=truncated)
+    return Parsed(items=items, truncated=truncated)
 
 
 def _json_text(item: object, keys: tuple[str, ...]) -> str:
@@ -281,20 +288,13 @@ def input_value(value: str) -> str:
 
 
 def _json_instances(text: str, is_classification: bool, finish_reason: str | None) -> Parsed[Instance] | None:
-    found = find_json_list(text)
-    if found is None:
-        return None
-    instances = []
-    for item in found.items:
+    def read(item: object) -> Instance | None:
         if not isinstance(item, dict):
-            continue
+            return None
         output = _json_text(item, ("label", "output") if is_classification else ("output", "label", "answer"))
-        given = _json_text(item, ("input", "text"))
-        if output.strip():
-            output = label_value(output) if is_classification else output.strip()
-            instances.append(Instance(input=input_value(given), output=output))
-    truncated = found.rest if not found.closed and finish_reason == "length" and found.rest else None
-    return Parsed(items=instances, truncated=truncated)
+        output = label_value(output) if is_classification else output.strip()
+        return Instance(input=input_value(_json_text(item, ("input", "text"))), output=output) if output else None
+    return _from_json_list(text, finish_reason, read)
 
 
 # -- alpaca ---------------------------------------------------------------------------------------------------------
@@ -350,16 +350,12 @@ def _alpaca_task(title: str, block: list[Line]) -> tuple[str, Instance] | None:
 
 
 def _json_alpaca(text: str, finish_reason: str | None) -> Parsed[tuple[str, Instance]] | None:
-    found = find_json_list(text)
-    if found is None:
-        return None
-    tasks = []
-    for item in found.items:
+    def read(item: object) -> tuple[str, Instance] | None:
         if not isinstance(item, dict):
-            continue
+            return None
         instruction = clean_instruction(_json_text(item, ("instruction", "task")))
         output = _json_text(item, ("output", "response", "answer")).strip()
-        if instruction and output:
-            tasks.append((instruction, Instance(input=input_value(_json_text(item, ("input",))), output=output)))
-    truncated = found.rest if not found.closed and finish_reason == "length" and found.rest else None
-    return Parsed(items=tasks, truncated=truncated)
+        if not instruction or not output:
+            return None
+        return instruction, Instance(input=input_value(_json_text(item, ("input",))), output=output)
+    return _from_json_list(text, finish_reason, read)

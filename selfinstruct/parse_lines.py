@@ -72,8 +72,9 @@ _ECHO_LENGTH = 40
 _PROMPT_ECHO = tuple(re.escape(header[:_ECHO_LENGTH]) for header in PROMPT_HEADERS)
 _CHATTER = re.compile(r"^[\s*_#>-]*(?:" + "|".join((*_CHATTER_PATTERNS, *_PROMPT_ECHO)) + ")", re.IGNORECASE)
 # A sign-off that may follow the last line of an answer directly, with no blank line before it.
-_GLUED_SIGNOFF = re.compile(r"^[\s*_]*(?:i hope (?:these|this|that|they|it) (?:help|are|is|will|was|were|meet|fit|work)|"
-                            r"hope (?:this|these|that) helps?)", re.IGNORECASE)
+_GLUED_SIGNOFF = re.compile(
+    r"^[\s*_]*(?:i hope (?:these|this|that|they|it) (?:help|are|is|will|was|were|meet|fit|work)|"
+    r"hope (?:this|these|that) helps?)", re.IGNORECASE)
 _RULE = re.compile(r"^\s*(?:[-*_=]\s*){3,}$")
 _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
 
