@@ -144,3 +144,17 @@ def test_json_answers_are_read_in_every_stage() -> None:
 def test_brackets_in_a_text_answer_are_not_json() -> None:
     reply = "Example 1\nInput: [3, 1]\nOutput: output = []\nExample 2\nInput: [2]\nOutput: [2]"
     assert len(parse_instances(reply, False, "stop").items) == 2
+
+
+def test_structured_items_lose_their_own_numbering_and_json_debris() -> None:
+    from selfinstruct.reply_models import read_structured_instances, read_structured_instructions
+
+    listed = read_structured_instructions(
+        '{"instructions": ["1. Name three red fruits.", "2) Give a synonym for happy.", "3D-print a cube."]}', "stop")
+    assert listed.items == ["Name three red fruits.", "Give a synonym for happy.", "3D-print a cube."]
+    labelled = read_structured_instances(
+        '{"instances": [{"label": "Prime", "input": "21 }, {"}, {"label": "Composite", "input": "21"}]}', True, "stop")
+    assert [(i.input, i.output) for i in labelled.items] == [("21", "Composite")]
+    code = read_structured_instances('{"instances": [{"input": "", "output": "def f():\\n    return {}"}]}',
+                                     False, "stop")
+    assert code.items[0].output.endswith("return {}")  # braces in an output are content, not debris
