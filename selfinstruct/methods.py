@@ -153,11 +153,12 @@ def instance_request(config: GrowConfig, candidate: Candidate) -> TeacherRequest
 
 def read_instances(request: TeacherRequest, candidate: Candidate, reply: TeacherReply,
                    limit: int) -> tuple[Candidate, bool]:
-    """The candidate with up to `limit` usable instances (non-empty outputs, no repeats), and whether its last
+    """The candidate with its usable instances (non-empty outputs, no repeats; `limit` and two spares), and whether its last
     instance is cut (the reply hit its length limit and the reader could not split the cut item off).
     Raises StructuredReplyInvalid when a structured reply does not match its schema."""
     read: object = read_structured_instances if request.response_format is not None else parse_instances
     parsed = read(reply.text, candidate.is_classification, reply.finish_reason)  # type: ignore[operator]
     instances: list[Instance] = usable_instances(parsed.items)
-    cut_off = reply.finish_reason == "length" and parsed.truncated is None and len(instances) <= limit
-    return candidate.model_copy(update={"instances": tuple(instances[:limit])}), cut_off
+    cut_off = reply.finish_reason == "length" and parsed.truncated is None
+    # Two spares at most: the answer checks may drop some, and the limit is applied to what they keep.
+    return candidate.model_copy(update={"instances": tuple(instances[:limit + 2])}), cut_off
