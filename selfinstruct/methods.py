@@ -153,8 +153,8 @@ def instance_request(config: GrowConfig, candidate: Candidate) -> TeacherRequest
 
 def read_instances(request: TeacherRequest, candidate: Candidate, reply: TeacherReply,
                    limit: int) -> tuple[Candidate, bool]:
-    """The candidate with its usable instances (non-empty outputs, no repeats; `limit` and two spares), and whether its last
-    instance is cut (the reply hit its length limit and the reader could not split the cut item off).
+    """The candidate with its usable instances (non-empty, no repeats; `limit` and two spares), and whether its
+    last instance is cut (the reply hit its length limit and the reader could not split the cut item off).
     Raises StructuredReplyInvalid when a structured reply does not match its schema."""
     read: object = read_structured_instances if request.response_format is not None else parse_instances
     parsed = read(reply.text, candidate.is_classification, reply.finish_reason)  # type: ignore[operator]
