@@ -18,6 +18,7 @@ from .seeds import DEFAULT_SEEDS
 
 Backend = Literal["cpu", "openai", "vllm"]
 Api = Literal["chat", "completions"]
+Structured = Literal["auto", "on", "off"]
 
 
 class Decoding(BaseModel):
@@ -92,6 +93,10 @@ class GrowConfig(BaseModel):
         None, description="default: completions for cpu (a small model continues text best) and vllm (prompts "
                           "batched per request), chat for openai")
     method: Method = "self-instruct"
+    structured: Structured = Field(
+        "auto", description="ask chat teachers for JSON replies that match each stage's schema (response_format "
+                            "json_schema, strict) and validate them; auto: on for the chat API, off for completions "
+                            "(base models continue text, read by the text parser)")
     seeds: Path = DEFAULT_SEEDS
     seed: int = Field(0, description="random seed for demo sampling")
     prompts_per_round: int | None = Field(
@@ -140,6 +145,10 @@ class GrowConfig(BaseModel):
         26 * 3600.0, gt=0, description="batch mode: seconds to wait for a submitted batch before the run stops; the "
                                        "batch stays recorded and the next run polls it again")
 
+    @property
+    def uses_structured(self) -> bool:
+        return self.structured == "on" or (self.structured == "auto" and self.api == "chat")
+
     @model_validator(mode="after")
     def _check_backend(self) -> "GrowConfig":
         if self.machine_demos >= self.demos:
@@ -151,6 +160,8 @@ class GrowConfig(BaseModel):
         cpu = self.backend == "cpu"
         if self.api is None:
             self.api = "chat" if self.backend == "openai" else "completions"
+        if self.structured == "on" and self.api != "chat":
+            raise ValueError("structured = on needs api = chat: the completions path reads text replies")
         if self.batch_prompts is None:
             self.batch_prompts = 32 if self.api == "completions" and not cpu else 1
         elif self.batch_prompts > 1 and self.api != "completions":

@@ -15,7 +15,8 @@ from .filters.base import TRUNCATED
 from .filters.heuristics import usable_instances
 from .parse import parse_alpaca_tasks, parse_classification, parse_instances, parse_instructions
 from .prompts import (
-    render_alpaca_prompt, render_classify_prompt, render_instance_prompt, render_instruction_prompt,
+    alpaca_stop, instance_stops, render_alpaca_prompt, render_classify_prompt, render_instance_prompt,
+    render_instruction_prompt,
 )
 from .records import Candidate, Rejection, SeedTask
 from .teacher.base import TeacherReply, TeacherRequest
@@ -69,10 +70,12 @@ def plan_alpaca(config: GrowConfig, seeds: Sequence[SeedTask], round_no: int) ->
     for index in range(config.prompts_per_round):
         rng = round_rng(config, round_no, index)
         demos = rng.sample(list(seeds), min(config.alpaca_demos, len(seeds)))
+        decoding = config.alpaca_decoding
+        decoding = decoding.model_copy(update={"stop": (*decoding.stop, alpaca_stop(len(demos), config.alpaca_tasks))})
         request = TeacherRequest(
             stage="alpaca",
             prompt=render_alpaca_prompt(demos, config.alpaca_tasks),
-            decoding=config.alpaca_decoding,
+            decoding=decoding,
             sample=index,
         )
         plans.append(PromptPlan(request, tuple(seed.id for seed in demos)))
@@ -110,10 +113,14 @@ def read_classification(reply: TeacherReply | None) -> bool:
 
 
 def instance_request(config: GrowConfig, candidate: Candidate) -> TeacherRequest:
+    # Stop after the last instance that can be kept: the rest would be paid for and thrown away.
+    stops = instance_stops(candidate.is_classification, config.instances_per_task)
+    decoding = config.instance_decoding
+    decoding = decoding.model_copy(update={"stop": tuple(dict.fromkeys((*decoding.stop, *stops)))})
     return TeacherRequest(
         stage="instances",
         prompt=render_instance_prompt(candidate.instruction, candidate.is_classification),
-        decoding=config.instance_decoding,
+        decoding=decoding,
     )
 
 

@@ -142,7 +142,19 @@ def _render_input_first(instances: Sequence[Instance]) -> str:
 
 
 def _render_output_first(instances: Sequence[Instance]) -> str:
-    return "\n".join(f"Label: {instance.output}\nInput: {instance.input}" for instance in instances)
+    # Numbered, so a request can stop after the last label it will keep ("Label 3:" when it keeps two).
+    return "\n".join(f"Label {number}: {instance.output}\nInput: {instance.input}"
+                     for number, instance in enumerate(instances, start=1))
+
+
+def instance_stops(is_classification: bool, keep: int) -> tuple[str, ...]:
+    """Where an instance reply may end: after the `keep`-th example (or label), or where another task starts."""
+    return ("\nTask:", f"Label {keep + 1}:" if is_classification else f"Example {keep + 1}")
+
+
+def alpaca_stop(demos: int, count: int) -> str:
+    """Where an Alpaca reply may end: the header of the task after the `count` asked for."""
+    return f"### Task {demos + count + 1}"
 
 
 def render_alpaca_prompt(demos: Sequence[SeedTask], count: int) -> str:

@@ -10,6 +10,7 @@ completions API, prompts ready at the same moment share one request (`batch_prom
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -228,6 +229,8 @@ def request_body(request: TeacherRequest, api: Api, model: str) -> dict[str, Any
     }
     if decoding.stop:
         body["stop"] = list(decoding.stop)
+    if request.response_format is not None:
+        body["response_format"] = _response_format(request.response_format)
     if api == "chat":
         body["messages"] = [{"role": "user", "content": request.prompt}]
     else:
@@ -236,6 +239,12 @@ def request_body(request: TeacherRequest, api: Api, model: str) -> dict[str, Any
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@functools.lru_cache(maxsize=16)
+def _response_format(text: str) -> dict[str, Any]:
+    # A run sends a handful of schemas thousands of times: parse each once. The body is serialised, not kept.
+    return json.loads(text)
 
 
 def _read_reply(content: bytes, api: Api, seconds: float) -> TeacherReply:
