@@ -36,6 +36,8 @@ from .seeds import load_seeds
 from .store import RoundRecord, Store
 from .teacher.base import TeacherReply
 from .teacher.cache import CachedTeacher, ReplyWriter, Usage
+from .teacher.base import Teacher
+from .teacher.batch import batch_teacher
 from .teacher.openai_compat import OpenAITeacher
 from .teacher.registry import Endpoints, open_teacher
 
@@ -211,10 +213,12 @@ class GrowSession:
         asked = config.alpaca_tasks if config.method == "alpaca" else config.demos
         return (config.prompts_per_round or 1) * asked / 2
 
-    def _teacher(self, endpoints: Endpoints) -> OpenAITeacher:
+    def _teacher(self, endpoints: Endpoints) -> Teacher:
         check_cost_budget(self.config, endpoints.model)
         self.ledger.model = endpoints.model
         config = self.config
+        if config.batch:
+            return batch_teacher(config, endpoints, self.store, self.run_dir)
         return OpenAITeacher(
             base_urls=endpoints.base_urls, model=endpoints.model, api=config.api or "chat",
             api_key=endpoints.api_key, timeout=config.request_timeout, max_attempts=config.max_attempts,
@@ -223,7 +227,7 @@ class GrowSession:
             failure_threshold=config.failure_threshold, batch_prompts=config.batch_prompts or 1,
         )
 
-    async def _collect(self, teacher: OpenAITeacher, number: int) -> CollectedRound:
+    async def _collect(self, teacher: Teacher, number: int) -> CollectedRound:
         stream = RoundStream(self.config, self.checks, lambda text: self.dedup.screen(text))
         asker = CachedTeacher(teacher, self.store, Usage(parent=self.usage), inflight=self._inflight,
                               writer=self._writer)

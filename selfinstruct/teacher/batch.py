@@ -21,14 +21,16 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
-from ..config import Api
+from ..config import Api, GrowConfig
 from ..errors import TeacherError
 from ..store import BatchRecord, Store
 from .base import TeacherReply, TeacherRequest
 from .batch_files import ENDPOINTS, InputLine, LineFailure, LineOutcome, input_line, read_output, split_input
 from .openai_compat import TeacherRequestFailed, request_body
+from .registry import Endpoints
 from .retry import OTHER
 from .usage import Usage
 
@@ -87,11 +89,11 @@ class BatchRunner(Protocol):
 
 
 class PollPacer:
-    """Waits between polls: `first` seconds, growing by POLL_GROWTH up to MAX_POLL_SECONDS, until `max_wait`."""
+    """Waits between polls: `first` seconds, growing by POLL_GROWTH up to `ceiling`, until `max_wait`."""
 
-    def __init__(self, first: float, max_wait: float, what: str) -> None:
+    def __init__(self, first: float, max_wait: float, what: str, ceiling: float = MAX_POLL_SECONDS) -> None:
         self.interval = first
-        self.ceiling = max(first, MAX_POLL_SECONDS)
+        self.ceiling = max(first, ceiling)
         self.deadline = time.monotonic() + max_wait
         self.max_wait = max_wait
         self.what = what
@@ -303,3 +305,18 @@ class BatchTeacher:
                 future.set_exception(outcome)
             else:
                 future.set_result(outcome)
+
+
+def batch_teacher(config: GrowConfig, endpoints: Endpoints, store: Store, run_dir: Path) -> BatchTeacher:
+    """The batch teacher of a config in batch mode: vllm run-batch for a local vllm model, else the Batch API."""
+    from .batch_api import BatchApiRunner
+    from .batch_vllm import LOCAL_POLL_SECONDS, RunBatchRunner, run_batch_command
+
+    runner: BatchRunner
+    if config.backend == "vllm" and not config.base_url:
+        runner = RunBatchRunner(store, run_dir, run_batch_command(endpoints.model, config.vllm),
+                                min(config.batch_poll_seconds, LOCAL_POLL_SECONDS), config.batch_max_wait)
+    else:
+        runner = BatchApiRunner.connect(endpoints.base_urls[0], endpoints.api_key, store, config.batch_poll_seconds,
+                                        config.batch_max_wait)
+    return BatchTeacher(runner, store, endpoints.model, config.api or "chat", config.max_attempts)
