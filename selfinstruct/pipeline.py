@@ -192,6 +192,8 @@ class GrowSession:
                     export_cost = exported - started
                 if on_round:
                     on_round(summary)
+                if self.done():  # the rounds still in flight are surplus: cancelled below, their answers stay cached
+                    return committed
         finally:
             for task in window:  # the target or a failure ended the run: answers stored so far stay cached
                 task.cancel()
