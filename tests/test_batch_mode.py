@@ -27,7 +27,7 @@ from selfinstruct.errors import ConfigError
 from selfinstruct.pipeline import grow
 from selfinstruct.prices import cost, price_for
 from selfinstruct.store import STORE_NAME, BatchRecord, Store
-from selfinstruct.teacher.batch import BatchTeacher
+from selfinstruct.teacher.batch import BatchTeacher, BatchWaitExceeded
 from selfinstruct.teacher.batch_api import BatchApiRunner
 from selfinstruct.teacher.batch_files import ENDPOINTS, input_line
 from selfinstruct.teacher.base import TeacherRequest
@@ -222,3 +222,39 @@ def test_batch_mode_settings_are_checked(tmp_path: Path) -> None:
     assert local.api == "chat" and local.batch_prompts == 1
     remote = build_config({"batch": True, "backend": "openai", "api": "completions"})
     assert remote.api == "completions" and remote.batch_prompts == 1
+
+
+def test_a_batch_recorded_but_never_uploaded_is_sent_again(fake_batch_api: tuple[FakeBatchApp, str],
+                                                          tmp_path: Path) -> None:
+    app, url = fake_batch_api
+    request = TeacherRequest(stage="classify", prompt="Is this a classification task? Name a fruit.",
+                             decoding=SELF_INSTRUCT_CLASSIFY)
+    key = request.cache_key("chat", "gpt-4o-mini")
+
+    async def resume(store: Store) -> None:
+        runner = BatchApiRunner.connect(url, "not-needed", store, poll_seconds=0.05, max_wait=60)
+        teacher = BatchTeacher(runner, store, "gpt-4o-mini", "chat")
+        await teacher.complete(request)
+        await teacher.close()
+
+    with Store.open(tmp_path) as store:
+        store.add_batch(BatchRecord(id="never-sent", runner="openai", endpoint=ENDPOINTS["chat"], status="prepared"),
+                        [(key, request.stage, request.prompt)])
+        asyncio.run(resume(store))
+        [batch] = store.batches()
+        assert batch.id != "never-sent" and batch.status == "collected"
+    assert dict(app.answered) == {key: 1}
+
+
+@pytest.mark.parametrize("fake_batch_api", [FakeBatchConfig(hold=True)], indirect=True)
+def test_past_the_max_wait_the_run_stops_and_the_next_run_collects_the_batch(
+        fake_batch_api: tuple[FakeBatchApp, str], tmp_path: Path) -> None:
+    app, url = fake_batch_api
+    out = tmp_path / "run"
+    with pytest.raises(BatchWaitExceeded, match="run again to keep polling"):
+        grow(_config(url, out, target=4, batch_max_wait=0.5))
+    [remote_id] = [remote for _, status, remote in _stored_batch_lines(out) if status == "submitted"][:1]
+    app.release()
+    assert grow(_config(url, out, target=4)).accepted == 4
+    assert remote_id in {remote for _, status, remote in _stored_batch_lines(out) if status == "collected"}
+    _assert_paid_once(app, out)

@@ -76,15 +76,6 @@ class BatchRunner(Protocol):
         """Poll until the batch is done; BatchWaitExceeded past the runner's max wait."""
         ...
 
-    def _forget_waiter(self, key: str, future: asyncio.Future[TeacherReply]) -> None:
-        asked = self._asked.get(key)
-        if asked is None:
-            return
-        asked.waiters = [(waiter, usage) for waiter, usage in asked.waiters if waiter is not future]
-        if not asked.waiters:
-            del self._asked[key]
-            self._queued.pop(key, None)
-
     async def close(self) -> None: ...
 
 
@@ -194,7 +185,10 @@ class BatchTeacher:
         resumed = await self.runner.resume(batch)
         if resumed is None:  # recorded but never handed over: nothing was paid, the requests go out again
             self.store.forget_batch(batch.id)
-            self._settle_all(requests, {})
+            for key, _, _ in requests:
+                self._in_batch.pop(key, None)
+                if (asked := self._asked.get(key)) is not None:
+                    self._queue(key, asked.request)
             return
         await self._finish(resumed, requests)
 
@@ -273,7 +267,7 @@ class BatchTeacher:
         self._settle_all(requests, outcomes, f"batch {result.status} without a result for it")
 
     def _settle_all(self, requests: list[tuple[str, str, str]], outcomes: dict[str, LineOutcome],
-                    missing: str = "its batch was never submitted") -> None:
+                    missing: str) -> None:
         for key, _, _ in requests:
             self._in_batch.pop(key, None)
             self._settle(key, outcomes.get(key) or LineFailure(OTHER, missing, retryable=True))
