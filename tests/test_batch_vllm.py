@@ -62,6 +62,11 @@ def _running_batches(out: Path) -> list[tuple[str, int]]:
             if processes_with_argument(str(out / "batches" / f"{batch_id}.output.jsonl"))]
 
 
+def _log(out: Path, batch_id: str) -> str:
+    path = out / "logs" / f"vllm_run_batch_{batch_id}.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
 def _custom_ids(paths: list[Path]) -> Counter[str]:
     ids: Counter[str] = Counter()
     for path in paths:
@@ -85,11 +90,12 @@ def test_run_batch_grow_killed_mid_batch_then_resumed_runs_each_request_once(tmp
     try:
         killed = _grow(out)
         deadline = time.monotonic() + RUN_DEADLINE
-        while not _running_batches(out):
+        # Killed once the first run-batch has loaded the model and is generating (its progress bar is up).
+        while not (running := _running_batches(out)) or "Running batch" not in _log(out, running[0][0]):
             assert killed.poll() is None, killed.communicate()[0].decode()[-3000:]
-            assert time.monotonic() < deadline, "no run-batch process started"
+            assert time.monotonic() < deadline, "no run-batch process started generating"
             time.sleep(0.5)
-        [(batch_id, pid)] = _running_batches(out)
+        [(batch_id, pid)] = running
         killed.send_signal(signal.SIGKILL)
         killed.wait()
         killed_at = time.monotonic() - started
