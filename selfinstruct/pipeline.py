@@ -38,7 +38,7 @@ from .teacher.base import TeacherReply
 from .teacher.cache import CachedTeacher, ReplyWriter, Usage
 from .teacher.base import Teacher
 from .teacher.batch import batch_teacher
-from .teacher.openai_compat import OpenAITeacher
+from .teacher.openai_compat import LLAMA_CPP_PYTHON, OPENAI_SCHEMA, OpenAITeacher
 from .teacher.registry import Endpoints, open_teacher
 
 log = logging.getLogger(__name__)
@@ -227,6 +227,7 @@ class GrowSession:
             concurrency=config.concurrency or 1, requests_per_minute=config.requests_per_minute,
             tokens_per_minute=config.tokens_per_minute, failure_window=config.failure_window,
             failure_threshold=config.failure_threshold, batch_prompts=config.batch_prompts or 1,
+            schema_dialect=LLAMA_CPP_PYTHON if config.backend == "cpu" else OPENAI_SCHEMA,
         )
 
     async def _collect(self, teacher: Teacher, number: int) -> CollectedRound:

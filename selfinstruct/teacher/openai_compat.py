@@ -14,7 +14,6 @@ import functools
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from tenacity import (
 
 from ..config import Api
 from ..errors import TeacherError
+from ..sanitize import replace_lone_surrogates
 from .base import TeacherReply, TeacherRequest
 from .batching import PromptBatcher
 from .endpoints import Endpoint, EndpointPool
@@ -58,6 +58,8 @@ CONNECTIONS_PER_CLIENT = 8
 # its default httpx one (measured: 1.2 vs 2.0 ms); we use it when it is installed.
 _AIOHTTP = getattr(openai, "DefaultAioHttpClient", None)
 CHARS_PER_TOKEN = 4  # rough prompt-token estimate for the tokens-per-minute limit
+OPENAI_SCHEMA = "openai"
+LLAMA_CPP_PYTHON = "llama-cpp-python"
 _Read = TypeVar("_Read")
 
 
@@ -85,6 +87,7 @@ class OpenAITeacher:
     failure_window: int = 200
     failure_threshold: float = 0.5
     batch_prompts: int = 1  # completions API: prompts per request (see batching.py)
+    schema_dialect: str = OPENAI_SCHEMA  # how the server takes a JSON schema (see _response_format)
     retries: int = 0
 
     def __post_init__(self) -> None:
@@ -205,7 +208,7 @@ class OpenAITeacher:
         return result
 
     def _body(self, request: TeacherRequest) -> dict[str, Any]:
-        return request_body(request, self.api, self.model)
+        return request_body(request, self.api, self.model, self.schema_dialect)
 
     def _count_retry(self, failed_attempt: int, error: BaseException | None) -> None:
         self.retries += 1
@@ -219,7 +222,7 @@ class OpenAITeacher:
                 await client.close()
 
 
-def request_body(request: TeacherRequest, api: Api, model: str) -> dict[str, Any]:
+def request_body(request: TeacherRequest, api: Api, model: str, dialect: str = OPENAI_SCHEMA) -> dict[str, Any]:
     """The JSON body of a chat or completions request (batch mode writes the same body into its files)."""
     decoding = request.decoding
     body: dict[str, Any] = {
@@ -230,7 +233,7 @@ def request_body(request: TeacherRequest, api: Api, model: str) -> dict[str, Any
     if decoding.stop:
         body["stop"] = list(decoding.stop)
     if request.response_format is not None:
-        body["response_format"] = _response_format(request.response_format)
+        body["response_format"] = _response_format(request.response_format, dialect)
     if api == "chat":
         body["messages"] = [{"role": "user", "content": request.prompt}]
     else:
@@ -238,13 +241,17 @@ def request_body(request: TeacherRequest, api: Api, model: str) -> dict[str, Any
     return body
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 @functools.lru_cache(maxsize=16)
-def _response_format(text: str) -> dict[str, Any]:
-    # A run sends a handful of schemas thousands of times: parse each once. The body is serialised, not kept.
-    return json.loads(text)
+def _response_format(text: str, dialect: str) -> dict[str, Any]:
+    """The body's response_format from a request's (OpenAI json_schema) one, parsed once per schema.
+
+    llama-cpp-python's server (the bundled `cpu` teacher) takes a schema only as {"type": "json_object",
+    "schema": ...}; vLLM, llama.cpp's llama-server and the OpenAI API take OpenAI's json_schema form.
+    """
+    value = json.loads(text)
+    if dialect == LLAMA_CPP_PYTHON and value.get("type") == "json_schema":
+        return {"type": "json_object", "schema": value["json_schema"]["schema"]}
+    return value
 
 
 def _read_reply(content: bytes, api: Api, seconds: float) -> TeacherReply:
@@ -307,11 +314,11 @@ def _choice_text(choice: Any, api: Api) -> tuple[str, str | None]:
     """(text, finish_reason) of one choice; BadReply when it has the wrong shape."""
     try:
         # JSON escapes can carry lone surrogates ("\ud800"), which no UTF-8 writer (SQLite, files) accepts.
-        text = _LONE_SURROGATE.sub("\ufffd", (choice["message"]["content"] if api == "chat" else choice["text"]) or "")
+        text = replace_lone_surrogates((choice["message"]["content"] if api == "chat" else choice["text"]) or "")
         finish = choice.get("finish_reason")
         if finish is not None and not isinstance(finish, str):
             raise TypeError(finish)
-        return text, _LONE_SURROGATE.sub("\ufffd", finish) if finish else finish
+        return text, replace_lone_surrogates(finish) if finish else finish
     except (KeyError, TypeError, AttributeError, IndexError, ValueError):
         raise BadReply("the server answered with a choice of the wrong shape", MALFORMED) from None
 
