@@ -193,6 +193,7 @@ class GrowSession:
                 if on_round:
                     on_round(summary)
                 if self.done():  # the rounds still in flight are surplus: cancelled below, their answers stay cached
+                    self.stopped = TARGET_REACHED
                     return committed
         finally:
             for task in window:  # the target or a failure ended the run: answers stored so far stay cached
