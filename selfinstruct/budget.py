@@ -32,7 +32,8 @@ class Spent:
 class Ledger:
     """The run directory's spending: the store's totals when the session opened, plus this process's usage.
 
-    The store does not record which model answered, so every token is priced at the current model's price.
+    The store does not record which model answered, so every token is priced at the current model's price
+(in batch mode, the Batch API's).
     """
 
     config: GrowConfig
@@ -45,7 +46,7 @@ class Ledger:
         live = self.live
         requests, prompt, completion = (requests + live.requests + live.failed, prompt + live.prompt_tokens,
                                         completion + live.completion_tokens)
-        price = price_for(self.model, self.config.backend, self.config.prices)
+        price = price_for(self.model, self.config.backend, self.config.prices, self.config.batch)
         return Spent(requests, prompt, completion, cost(price, prompt, completion))
 
     def exhausted(self) -> str | None:
@@ -65,7 +66,7 @@ def budget_exhausted(config: GrowConfig, spent: Spent) -> str | None:
 
 def check_cost_budget(config: GrowConfig, model: str) -> None:
     """A cost budget needs a price for the model; refuse to start rather than overspend blindly."""
-    if config.max_cost is not None and price_for(model, config.backend, config.prices) is None:
+    if config.max_cost is not None and price_for(model, config.backend, config.prices, config.batch) is None:
         raise ConfigError(
             "--max-cost", "prices", f"a price for model {model!r} in the config's [prices] table "
             f'(e.g. [prices."{model}"] input = 0.15, output = 0.60, in USD per million tokens)', "no price",

@@ -117,6 +117,10 @@ def grow(
     dtype: Annotated[Optional[str], typer.Option(help="vllm serve: weight dtype (auto, bfloat16, float16).")] = None,
     prefix_caching: Annotated[Optional[bool], typer.Option("--prefix-caching/--no-prefix-caching", help="vllm serve: reuse shared prompt prefixes.")] = None,
     vllm_arg: Annotated[Optional[list[str]], typer.Option(help="vllm serve: one more argument, e.g. --vllm-arg=--enforce-eager; repeat.")] = None,
+    vllm_python: Annotated[Optional[str], typer.Option(help="Batch mode on vllm: the Python with vLLM that runs run-batch.  [default: this one, else the vllm command]")] = None,
+    batch: Annotated[Optional[bool], typer.Option("--batch/--no-batch", help="Batch mode: the OpenAI Batch API (openai; half price, within 24 h) or vllm run-batch (vllm with a local --model).")] = None,
+    batch_poll_seconds: Annotated[Optional[float], typer.Option(help="Batch mode: first wait between polls, growing 1.5x up to 10 min.  [default: 30]")] = None,
+    batch_max_wait: Annotated[Optional[float], typer.Option(help="Batch mode: seconds to wait for a batch before stopping (it stays recorded).  [default: 93600]")] = None,
 ) -> None:
     """Grow the pool in --out to --target accepted examples; run again to continue."""
     flags = {
@@ -126,11 +130,12 @@ def grow(
         "max_rounds": max_rounds, "request_timeout": request_timeout, "max_attempts": max_attempts, "requests_per_minute": requests_per_minute,
         "tokens_per_minute": tokens_per_minute, "failure_threshold": failure_threshold,
         "max_requests": max_requests, "max_tokens": max_tokens, "max_cost": max_cost,
+        "batch": batch, "batch_poll_seconds": batch_poll_seconds, "batch_max_wait": batch_max_wait,
     }
     vllm_flags = {
         "tensor_parallel_size": tensor_parallel_size, "gpu_memory_utilization": gpu_memory_utilization,
         "max_model_len": max_model_len, "dtype": dtype, "prefix_caching": prefix_caching,
-        "extra_args": tuple(vllm_arg) if vllm_arg else None,
+        "extra_args": tuple(vllm_arg) if vllm_arg else None, "python": vllm_python,
     }
 
     def action() -> None:

@@ -130,6 +130,9 @@ class VllmOptions(BaseModel):
     dtype: str = "auto"
     prefix_caching: bool = True
     extra_args: tuple[str, ...] = ()
+    python: str | None = Field(
+        None, description="batch mode: the Python with vLLM installed that runs `-m vllm.entrypoints.openai.run_batch` "
+                          "(default: this one when it has vLLM, else the `vllm run-batch` command)")
 
 
 class GrowConfig(BaseModel):
@@ -188,6 +191,15 @@ class GrowConfig(BaseModel):
     filters: FilterConfig = FilterConfig()
     vllm: VllmOptions = VllmOptions()
     server_startup_timeout: float = Field(300.0, gt=0)
+    batch: bool = Field(
+        False, description="send each stage's requests as batches: the OpenAI Batch API (openai backend; half the "
+                           "price, results within 24 h) or `vllm run-batch` (vllm backend with a local --model)")
+    batch_poll_seconds: float = Field(
+        30.0, gt=0, description="batch mode: first wait between polls of a submitted batch; each wait is 1.5 times "
+                                "the last, up to 10 minutes")
+    batch_max_wait: float = Field(
+        26 * 3600.0, gt=0, description="batch mode: seconds to wait for a submitted batch before the run stops; the "
+                                       "batch stays recorded and the next run polls it again")
 
     @property
     def uses_structured(self) -> bool:
@@ -199,6 +211,8 @@ class GrowConfig(BaseModel):
             raise ValueError("machine_demos must be smaller than demos")
         if self.backend == "vllm" and not self.model and not self.base_url:
             raise ValueError("the vllm backend needs --model (to start a server) or --base-url")
+        if self.batch:
+            self._check_batch()
         cpu = self.backend == "cpu"
         if self.api is None:
             self.api = "chat" if self.backend == "openai" else "completions"
@@ -218,6 +232,22 @@ class GrowConfig(BaseModel):
         if self.pipeline_rounds is None:
             self.pipeline_rounds = 1 if cpu else 16
         return self
+
+    def _check_batch(self) -> None:
+        if self.backend == "cpu":
+            raise ValueError("batch mode needs --backend openai (the Batch API) or vllm with a local --model "
+                             "(vllm run-batch)")
+        if len(self.base_url) > 1:
+            raise ValueError("batch mode sends every batch to one endpoint: give one --base-url")
+        run_batch = self.backend == "vllm" and not self.base_url
+        if self.api is None:
+            self.api = "chat"
+        elif run_batch and self.api != "chat":
+            raise ValueError("vllm run-batch takes chat requests only: use api = chat with batch mode")
+        if self.batch_prompts is None:
+            self.batch_prompts = 1
+        elif self.batch_prompts > 1:
+            raise ValueError("batch mode sends one prompt per request line: batch_prompts must be 1")
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -36,6 +36,8 @@ from .seeds import load_seeds
 from .store import RoundRecord, Store
 from .teacher.base import TeacherReply
 from .teacher.cache import CachedTeacher, ReplyWriter, Usage
+from .teacher.base import Teacher
+from .teacher.batch import batch_teacher
 from .teacher.openai_compat import LLAMA_CPP_PYTHON, OPENAI_SCHEMA, OpenAITeacher
 from .teacher.registry import Endpoints, open_teacher
 
@@ -190,6 +192,9 @@ class GrowSession:
                     export_cost = exported - started
                 if on_round:
                     on_round(summary)
+                if self.done():  # the rounds still in flight are surplus: cancelled below, their answers stay cached
+                    self.stopped = TARGET_REACHED
+                    return committed
         finally:
             for task in window:  # the target or a failure ended the run: answers stored so far stay cached
                 task.cancel()
@@ -211,10 +216,12 @@ class GrowSession:
         asked = config.alpaca_tasks if config.method == "alpaca" else config.demos
         return (config.prompts_per_round or 1) * asked / 2
 
-    def _teacher(self, endpoints: Endpoints) -> OpenAITeacher:
+    def _teacher(self, endpoints: Endpoints) -> Teacher:
         check_cost_budget(self.config, endpoints.model)
         self.ledger.model = endpoints.model
         config = self.config
+        if config.batch:
+            return batch_teacher(config, endpoints, self.store, self.run_dir)
         return OpenAITeacher(
             base_urls=endpoints.base_urls, model=endpoints.model, api=config.api or "chat",
             api_key=endpoints.api_key, timeout=config.request_timeout, max_attempts=config.max_attempts,
@@ -224,7 +231,7 @@ class GrowSession:
             schema_dialect=LLAMA_CPP_PYTHON if config.backend == "cpu" else OPENAI_SCHEMA,
         )
 
-    async def _collect(self, teacher: OpenAITeacher, number: int) -> CollectedRound:
+    async def _collect(self, teacher: Teacher, number: int) -> CollectedRound:
         stream = RoundStream(self.config, self.checks, lambda text: self.dedup.screen(text))
         asker = CachedTeacher(teacher, self.store, Usage(parent=self.usage), inflight=self._inflight,
                               writer=self._writer)

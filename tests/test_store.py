@@ -50,7 +50,8 @@ def test_store_uses_wal_and_records_migrations(tmp_path: Path) -> None:
     Store.open(tmp_path).close()
     db = sqlite3.connect(tmp_path / STORE_NAME)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert [row[0] for row in db.execute("SELECT name FROM migrations")] == ["v1_initial", "v2_converted_rows"]
+    assert [row[0] for row in db.execute("SELECT name FROM migrations")] == [
+        "v1_initial", "v2_converted_rows", "v3_batches"]
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
