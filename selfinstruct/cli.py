@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import os
 import signal
 import sys
 import time
@@ -174,6 +175,37 @@ def grow(**options: Any) -> None:
 grow.__signature__ = inspect.Signature(_grow_parameters())  # type: ignore[attr-defined]
 grow.__annotations__ = {param.name: param.annotation for param in _grow_parameters()}
 app.command(cls=_GrowCommand)(grow)
+
+
+@app.command()
+def serve(
+    timezone: Annotated[str, typer.Option(envvar="SELFINSTRUCT_TIMEZONE", help="IANA timezone of the schedules.")] = "UTC",
+    cron: Annotated[str, typer.Option(envvar="SELFINSTRUCT_CRON", help="Schedule of the scheduled deployments.")] = "0 1 * * *",
+    param: Annotated[Optional[list[str]], typer.Option(
+        "--param", metavar="DEPLOYMENT.NAME=VALUE",
+        help="A default parameter, e.g. --param grow.target=500 or --param grow.settings.max_cost=2; TOML value; "
+             "repeat for several.")] = None,
+    limit: Annotated[int, typer.Option(help="Flow runs at once in this process (one run directory is grown by "
+                                            "one run at a time).")] = 1,
+) -> None:
+    """Serve every deployment of the project (selfinstruct/grow, ...) from this process, until Ctrl-C."""
+    def action() -> None:
+        from prefect import serve as prefect_serve
+
+        from .config_overrides import apply_settings
+        from .flows import build_deployments
+
+        defaults: dict[str, Any] = {}
+        for text in param or []:
+            path, value = parse_assignment(text, "--param")
+            defaults = apply_settings(defaults, {path: value}, "--param")
+        # The library's warnings (dead-lettered requests) go to the run's log; flow-run subprocesses inherit it.
+        os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "selfinstruct")
+        deployments = build_deployments(timezone, cron, defaults)
+        # pause_on_shutdown=False: the default pauses the schedules and deletes scheduled runs when this stops.
+        prefect_serve(*deployments, limit=limit, pause_on_shutdown=False)
+
+    run_command(action)
 
 
 @app.command()

@@ -89,11 +89,11 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def parse_assignment(text: str) -> tuple[str, Any]:
+def parse_assignment(text: str, flag: str = "--set") -> tuple[str, Any]:
     """'section.key=value' as (path, parsed value)."""
     path, equals, value = text.partition("=")
     if not equals or not path.strip() or any(not part for part in path.strip().split(".")):
-        raise ConfigError("--set", None, "section.key=value, e.g. --set filters.min_words=5", repr(text))
+        raise ConfigError(flag, None, f"a dotted.name=value, e.g. {flag} filters.min_words=5", repr(text))
     return path.strip(), parse_value(value.strip())
 
 
