@@ -103,10 +103,10 @@ def apply_settings(values: dict[str, Any], settings: Mapping[str, Any], where: s
     for path, value in settings.items():
         *parents, key = path.split(".")
         table = merged
-        for part in parents:
+        for depth, part in enumerate(parents):
             child = table.get(part)
             if child is None:
-                child = {}
+                child = _table_default(part) if depth == 0 else {}
             elif isinstance(child, BaseModel):
                 child = child.model_dump()
             elif not isinstance(child, dict):
@@ -115,6 +115,20 @@ def apply_settings(values: dict[str, Any], settings: Mapping[str, Any], where: s
             table = child
         table[key] = _merged(table.get(key), value)
     return merged
+
+
+def _table_default(name: str) -> dict[str, Any]:
+    """A nested table's default settings: setting one key of instruction_decoding keeps the others' defaults
+    (its stop strings, say), not those of a bare Decoding()."""
+    field = GrowConfig.model_fields.get(name)
+    default = None if field is None else field.default
+    return default.model_dump() if isinstance(default, BaseModel) else {}
+
+
+def with_table_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` (e.g. a config file's) with each partial nested table completed from the model's default."""
+    return {key: {**_table_default(key), **value} if isinstance(value, dict) and key != "prices" else value
+            for key, value in values.items()}
 
 
 def _merged(old: Any, new: Any) -> Any:
@@ -136,7 +150,7 @@ def resolve_config(
     An invalid value is reported where it was given: the flag or parameter, the `--set` path, else the
     config file's line.
     """
-    values = read_config_file(config_file) if config_file else {}
+    values = with_table_defaults(read_config_file(config_file)) if config_file else {}
     values.update({key: value for key, value in named.items() if value is not None})
     for path in settings:
         check_renamed({path.split(".")[0]: None}, settings_where(path))
