@@ -116,7 +116,11 @@ def _grow(**parameters: Any) -> GrowResult:
             raise
         alpaca_path = export_pool(session)
         publish_report(session, summaries, alpaca_path)
-        result = GrowResult(session.accepted, config.target, len(summaries), alpaca_path, session.store.drop_counts())
+        store = session.store
+        result = GrowResult(session.accepted, config.target, len(summaries), alpaca_path, store.drop_counts(),
+                            session.stopped, session.usage, session.ledger.spent(), store.dead_letter_counts())
+        logger.info("%s: %d / %d accepted; %s", config.out, result.accepted, config.target,
+                    result.stopped or "stopped")
     quality_report(config.out, fail_on_gates)
     return result
 
