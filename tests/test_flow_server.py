@@ -225,13 +225,14 @@ def test_a_nightly_run_stops_at_its_cost_cap(prefect_server: str, prefect_env: d
     from selfinstruct.store import Store
     from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
 
-    out, cap = tmp_path / "paid", 0.002
-    settings = {"max_cost": cap, "prices": {"fake-teacher": {"input": 1.0, "output": 3.0}},
-                "instruction_decoding.temperature": 0.9}
+    out, cap, in_flight = tmp_path / "paid", 0.05, 2
+    price = {"input": 1.0, "output": 3.0}  # USD per million tokens; the fake teacher counts words as tokens
+    settings = {"max_cost": cap, "prices": {"fake-teacher": price}, "instruction_decoding.temperature": 0.9}
     with FakeTeacher(FakeTeacherConfig(seed=5)) as teacher, served(prefect_env, tmp_path) as (_, serve_log):
         run = deployment_run(
             prefect_env, "--param", "target=5000", "--param", f"out={out}", "--param", "prompts_per_round=2",
-            "--param", f"base_url={json.dumps([teacher.base_url])}", "--param", f"settings={json.dumps(settings)}",
+            "--param", f"pipeline_rounds={in_flight}", "--param", f"base_url={json.dumps([teacher.base_url])}",
+            "--param", f"settings={json.dumps(settings)}",
             "--watch", "--watch-interval", "1", "--watch-timeout", "240",
         )
         assert run.returncode == 0, run.stdout + run.stderr + serve_log.read_text(errors="replace")[-4000:]
@@ -242,15 +243,20 @@ def test_a_nightly_run_stops_at_its_cost_cap(prefect_server: str, prefect_env: d
     assert "budget spent (max_cost: $" in log
     with Store.open(out) as store:
         prompts, prompt_tokens, completion_tokens = store.teacher_totals()
-        accepted = store.accepted_count()
+        accepted, rounds = store.accepted_count(), store.round_stats()
         [config] = store.config_history()
-    spent = cost(ModelPrice(input=1.0, output=3.0), prompt_tokens, completion_tokens)
+    spent = cost(ModelPrice(**price), prompt_tokens, completion_tokens)
     assert spent is not None and spent >= cap and 0 < accepted < 5000
+    # No round starts once the cap is reached: after the round that crossed it, only rounds already in flight.
+    running = [cost(ModelPrice(**price), *(sum(int(r[k]) for r in rounds[:n + 1])
+                                           for k in ("prompt_tokens", "completion_tokens"))) for n in range(len(rounds))]
+    crossed = next((n for n, total in enumerate(running) if total >= cap), len(rounds) - 1)
+    assert len(rounds) - 1 - crossed <= in_flight - 1
     assert config.config["max_cost"] == cap and config.config["instruction_decoding"]["temperature"] == 0.9
     assert config.config["instruction_decoding"]["presence_penalty"] == 2.0  # the other keys keep their defaults
     assert f"**{accepted} / 5000** accepted examples" in artifacts["summary"].data
-    print(f"cost cap ${cap}: spent ${spent:.5f} on {prompts} prompts ({prompt_tokens} + {completion_tokens} tokens), "
-          f"{accepted} accepted of target 5000")
+    print(f"cost cap ${cap}: spent ${spent:.5f} on {prompts} prompts ({prompt_tokens} + {completion_tokens} tokens) "
+          f"in {len(rounds)} rounds, {accepted} accepted of target 5000; the cap was reached at round {crossed + 1}")
 
 
 @pytest.fixture(scope="module")
