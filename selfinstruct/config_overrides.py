@@ -26,7 +26,7 @@ from .errors import ConfigError
 
 # The settings most runs change, as named flags and flow parameters (in this order); the rest go through --set.
 COMMON_SETTINGS: tuple[str, ...] = (
-    "out", "target", "seeds", "backend", "model", "base_url", "api", "method", "seed",
+    "out", "target", "seeds", "backend", "model", "base_url", "api", "method", "structured", "seed",
     "prompts_per_round", "concurrency", "batch_prompts", "pipeline_rounds", "max_rounds",
     "request_timeout", "max_attempts", "requests_per_minute", "tokens_per_minute", "failure_threshold",
     "max_prompts", "max_total_tokens", "max_cost",

@@ -8,7 +8,6 @@ in a `GateConfig`; a limit of None turns its gate off.
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from . import __version__
 from .errors import InputError, SelfInstructError
+from .filters.base import ANSWER_REASONS, INSTANCE_REASONS
 from .filters.rouge import RougeIndex
 from .records import AlpacaExample
 from .store import STORE_NAME, ConfigEntry, Store
@@ -47,12 +47,14 @@ class RunStats:
     drops: dict[str, int]
     pairs: list[tuple[str | None, str | None]]
     rouge_to_seed: list[float]
+    rows: int = 0  # exported rows: every instance of every accepted task
     version: str = __version__
     # Every configuration that committed rounds, oldest first; `config` is the last of them.
     config_history: tuple[ConfigEntry, ...] = ()
 
     @property
     def accepted(self) -> int:
+        """Accepted tasks (each exports one row per instance: `rows`)."""
         return len(self.examples)
 
     @property
@@ -132,11 +134,12 @@ def collect_stats(run_dir: Path) -> RunStats:
         raise InputError(str(run_dir), None, f"a run directory holding {STORE_NAME}", "no store there")
     with Store.open(run_dir) as store:
         history = tuple(store.config_history())
-        examples = store.accepted_examples()
+        examples = store.accepted_examples(instances=1)  # one per task: verbs, diversity and ROUGE-L are per task
         seeds = store.instructions("seed")
         return RunStats(
             run_dir=run_dir, config=history[-1].config if history else {}, config_history=history,
             seeds_hash=store.get_meta("seeds_hash"), seed_instructions=seeds, examples=examples,
+            rows=len(store.example_rows()),
             records=store.generated_records(), rounds=store.round_stats(), drops=store.drop_counts(),
             pairs=[verb_object(example.instruction) for example in examples],
             rouge_to_seed=rouge_l_to_nearest([example.instruction for example in examples], seeds),
@@ -157,6 +160,9 @@ class GateConfig(BaseModel):
     max_mean_rouge_l_to_seed: float | None = Field(
         0.5, gt=0, le=1, description="mean ROUGE-L of each instruction to its nearest seed: copying the seeds")
     max_failed_request_share: float | None = Field(0.2, ge=0, le=1, description="dead-lettered / sent requests")
+    max_answer_check_share: float | None = Field(
+        0.5, ge=0, le=1, description="answers dropped by the instance filters and answer checks / answers that "
+                                     "reached them: above it the teacher's answers are mostly junk")
     min_examples: int = Field(
         20, ge=0, description="below this many accepted examples the share and diversity gates are not judged")
 
@@ -196,6 +202,16 @@ def _skipped(name: str, limit: float, stats: RunStats, config: GateConfig) -> Ga
                       message=f"{name}: not judged on {stats.accepted} examples (fewer than {config.min_examples})")
 
 
+def answer_check_drops(stats: RunStats) -> int:
+    """Candidates or instances dropped by the instance filters and answer checks."""
+    return sum(stats.drops.get(reason, 0) for reason in (*INSTANCE_REASONS, *ANSWER_REASONS))
+
+
+def _answer_check_share(stats: RunStats) -> float | None:
+    dropped = answer_check_drops(stats)
+    return dropped / (dropped + stats.rows) if dropped + stats.rows else None
+
+
 def _failed_share(stats: RunStats) -> float | None:
     requests = stats.total("requests")
     return stats.total("failed") / requests if requests else None
@@ -210,6 +226,8 @@ def evaluate_gates(source: Path | RunStats, config: GateConfig | None = None) ->
         ("min_acceptance_rate", config.min_acceptance_rate, stats.acceptance_rate, True, "acceptance rate", False),
         ("max_failed_request_share", config.max_failed_request_share, _failed_share(stats), False,
          "failed request share", False),
+        ("max_answer_check_share", config.max_answer_check_share, _answer_check_share(stats), False,
+         "share of answers dropped by the answer checks", True),
         ("max_top_verb_share", config.max_top_verb_share, stats.top_verb_share[1], False,
          f"share of the top root verb ({stats.top_verb_share[0]})", True),
         ("max_empty_input_share", config.max_empty_input_share, stats.empty_input_share, False,
