@@ -174,3 +174,13 @@ def test_setting_one_key_of_a_table_keeps_the_defaults_of_the_others(tmp_path: P
     got = _cli_config(["--config", str(config), "--set", "instruction_decoding.temperature=1.0"])
     assert got["instruction_decoding"] | {"temperature": 0.7} == GrowConfig().instruction_decoding.model_dump(mode="json")
     assert got["classify_decoding"]["stop"] == ["\n"] and got["classify_decoding"]["max_tokens"] == 8
+
+
+@pytest.mark.parametrize(("param", "message"), [
+    ("mix.target=3", "--param: field 'mix': expected a deployment name: one of grow"),
+    ("grow.targt=3", "but was provided with parameters ['targt']"),
+    ("grow", "--param: expected a dotted.name=value"),
+])
+def test_serve_refuses_a_parameter_no_deployment_has(param: str, message: str) -> None:
+    result = runner.invoke(app, ["serve", "--param", param], env={"COLUMNS": "400"})
+    assert result.exit_code == 2 and message in result.output, result.output
