@@ -307,5 +307,5 @@ def test_selfinstruct_serve_runs_from_an_installed_wheel_outside_the_checkout(
         finally:
             stop_group(server)
     assert run.returncode == 0, run.stdout + run.stderr + log.read_text(errors="replace")[-4000:]
-    assert len(alpaca_records(out)) == 3  # the bundled seeds came from the wheel's share/ directory
+    assert len({record["instruction"] for record in alpaca_records(out)}) == 3  # seeds from the wheel's share/
     print(f"served from {where}; {log.read_text(errors='replace').count('Completed')} completed line(s)")
