@@ -231,6 +231,7 @@ def test_a_nightly_run_stops_at_its_cost_cap(prefect_server: str, prefect_env: d
     with FakeTeacher(FakeTeacherConfig(seed=5)) as teacher, served(prefect_env, tmp_path) as (_, serve_log):
         run = deployment_run(
             prefect_env, "--param", "target=5000", "--param", f"out={out}", "--param", "prompts_per_round=2",
+            "--param", "model=fake-teacher",  # priced by `settings.prices` (the default model has a built-in price)
             "--param", f"pipeline_rounds={in_flight}", "--param", f"base_url={json.dumps([teacher.base_url])}",
             "--param", f"settings={json.dumps(settings)}",
             "--watch", "--watch-interval", "1", "--watch-timeout", "240",
@@ -265,8 +266,9 @@ def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import sysconfig
 
     base = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(base / "dist"), str(ROOT)], check=True, capture_output=True, timeout=300)
+    # With build isolation: pip fetches the build backend the way a user's `pip wheel .` does.
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"), str(ROOT)],
+                   check=True, capture_output=True, timeout=600)
     [wheel] = (base / "dist").glob("selfinstruct-*.whl")
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
