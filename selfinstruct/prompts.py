@@ -101,6 +101,9 @@ _ALPACA_HEADER = (
     "Use exactly this layout for every task:"
 )
 
+# Every prompt's opening words: a reply that repeats them is echoing the prompt (`parse` drops it).
+PROMPT_HEADERS = (_INSTRUCTION_HEADER, _CLASSIFY_HEADER, _INSTANCE_HEADER, _OUTPUT_FIRST_HEADER, _ALPACA_HEADER)
+
 
 def render_instruction_prompt(instructions: Sequence[str]) -> str:
     """A list of demo instructions, ending where the next task number starts."""

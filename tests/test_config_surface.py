@@ -177,7 +177,7 @@ def test_setting_one_key_of_a_table_keeps_the_defaults_of_the_others(tmp_path: P
 
 
 @pytest.mark.parametrize(("param", "message"), [
-    ("mix.target=3", "--param: field 'mix': expected a deployment name: one of grow"),
+    ("nope.target=3", "--param: field 'nope': expected a deployment name: one of grow, mix"),
     ("grow.targt=3", "but was provided with parameters ['targt']"),
     ("grow", "--param: expected a dotted.name=value"),
 ])

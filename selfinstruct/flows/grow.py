@@ -40,7 +40,6 @@ from ..export import export_alpaca
 from ..pipeline import GrowResult, GrowSession, RoundSummary
 from ..teacher.registry import Endpoints, open_teacher
 
-DEFAULTS = GrowConfig()  # parameter defaults shown in the UI come from the library's config, not from here
 NIGHTLY = "0 1 * * *"
 
 
@@ -199,12 +198,13 @@ _grow.__name__ = _grow.__qualname__ = "grow"  # the deployment's entrypoint is s
 grow: Flow[..., GrowResult] = flow(name="selfinstruct", flow_run_name=_run_name)(_grow)
 
 
-def deployment(timezone: str, cron: str, parameters: dict[str, Any]) -> RunnerDeployment:
-    """The `grow` deployment: nightly, continuing the run directory's store (outputs/nightly unless given)."""
+def deployment(timezone: str, cron: Optional[str], parameters: dict[str, Any]) -> RunnerDeployment:
+    """The `grow` deployment: nightly at 01:00 unless `cron` says otherwise, continuing the run directory's
+    store (outputs/nightly unless given)."""
     grow.validate_parameters(parameters)
     return grow.to_deployment(
         name="grow",
-        schedules=[Cron(cron, timezone=timezone)],
+        schedules=[Cron(cron or NIGHTLY, timezone=timezone)],
         parameters={"out": "outputs/nightly", **parameters},
         description="Grow the instruction pool nightly; each run continues the run directory's store.",
         tags=["selfinstruct"],
