@@ -275,8 +275,9 @@ def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = next((venv / "lib").glob("python3*/site-packages"))
     # The dependencies are this environment's; the package itself only comes from the wheel.
     (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # --ignore-installed: the shared site-packages holds an editable install of the checkout under the same name.
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-deps",
-                    "-q", str(wheel)], check=True, capture_output=True, timeout=300)
+                    "--ignore-installed", "-q", str(wheel)], check=True, capture_output=True, timeout=300)
     return venv
 
 
@@ -289,8 +290,10 @@ def test_selfinstruct_serve_runs_from_an_installed_wheel_outside_the_checkout(
     elsewhere.mkdir()
     env = {key: value for key, value in prefect_env.items() if key != "PYTHONPATH"}
     python = str(installed_wheel / "bin" / "python")
-    where = subprocess.run([python, "-c", "import selfinstruct.flows.grow as m; print(m.__file__)"], cwd=elsewhere,
-                           env=env, capture_output=True, text=True, check=True).stdout.strip()
+    probe = subprocess.run([python, "-c", "import selfinstruct.flows.grow as m; print(m.__file__)"], cwd=elsewhere,
+                           env=env, capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr
+    where = probe.stdout.strip()
     assert where.startswith(str(installed_wheel)), where  # the wheel's copy, not the checkout's
 
     log, out = tmp_path / "serve.log", tmp_path / "from-wheel"
