@@ -50,6 +50,8 @@ def _request(config: GrowConfig, stage: Stage, prompt: str, decoding: Decoding, 
     """A request of `stage`; with structured outputs on, its prompt asks for the stage's JSON and its
     response_format carries the schema."""
     if not config.uses_structured:
+        if config.api == "chat":  # a chat model opens with a preamble and a blank line: a blank-line stop would end it
+            decoding = decoding.model_copy(update={"stop": tuple(stop for stop in decoding.stop if stop.strip())})
         return TeacherRequest(stage=stage, prompt=prompt, decoding=decoding, sample=sample)
     kind = "labels" if stage == "instances" and is_classification else stage
     # A stop string would cut the JSON object: the schema ends the reply instead.
