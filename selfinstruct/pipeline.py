@@ -96,12 +96,27 @@ class GrowSession:
         self._lock.acquire()
         try:
             self.store = Store.open(self.run_dir)
-            self._check_seeds(seeds, digest)
         except BaseException:
             self._lock.release()
             raise
+        try:
+            self._open_pool(seeds, digest)
+        except BaseException:  # a half-opened session must not keep the run locked
+            self.close()
+            raise
+        self.usage = Usage()  # this process's requests, over all rounds
+        self._inflight: dict[str, asyncio.Future[TeacherReply | None]] = {}
+        self._writer = ReplyWriter(self.store)
+        self.ledger = Ledger(config, self.store.teacher_totals(), config.model or "", self.usage)
+        self.idle_rounds = 0
+        self.stopped = ""
+        self._last_commit = time.perf_counter()
+
+    def _open_pool(self, seeds: list[SeedTask], digest: str) -> None:
+        """Seeds into a new store (or checked against the stored ones), then the indexes rebuilt from it."""
+        config = self.config
+        self._check_seeds(seeds, digest)
         self.seeds = self.store.seed_tasks()
-        self.store.set_meta("config", config.model_dump_json())
         self.checks = instruction_checks(config.filters)
         self.dedup = DedupStage.from_store(config.filters, self.store)
         pool = self.store.generated_rounds()
@@ -109,19 +124,12 @@ class GrowSession:
         self._machine_rounds = [number for number, _ in pool]  # nondecreasing: rounds commit in order
         self._recent_kept = deque((int(stats.get("kept", 0)) for stats in self.store.round_stats()),
                                   maxlen=RECENT_ROUNDS)
-        self.usage = Usage()  # this process's requests, over all rounds
-        self._inflight: dict[str, asyncio.Future[TeacherReply | None]] = {}
-        self._writer = ReplyWriter(self.store)
-        self.ledger = Ledger(config, self.store.teacher_totals(), config.model or "", self.usage)
-        self.idle_rounds = 0
-        self.stopped = ""
 
     def _check_seeds(self, seeds: list[SeedTask], digest: str) -> None:
         stored = self.store.get_meta("seeds_hash")
         if stored is None:
             self.store.add_seeds(seeds, digest)
         elif digest != stored:
-            self.store.close()
             raise ConfigError(
                 str(self.config.seeds), "seeds",
                 f"the seed file this run started from (sha256 {stored[:12]}); use a new --out for other seeds",
@@ -255,9 +263,10 @@ class GrowSession:
                 round=collected.number, generated=collected.generated, kept=len(accepted),
                 dropped=dict(Counter(rej.reason for rej in rejections)),
                 accepted_total=self.accepted + len(accepted), target=self.config.target,
-                usage=usage, seconds=time.perf_counter() - collected.started,
+                usage=usage, seconds=self._round_seconds(collected),
             )
-            record = RoundRecord(collected.number, accepted, rejections, summary.as_stats())
+            record = RoundRecord(collected.number, accepted, rejections, summary.as_stats(),
+                                 self.config.model_dump_json())
             self.store.commit_round(record, self._provenance(endpoints))
         except BaseException:
             # Kept items joined the indexes before the commit; rebuild them from the store.
@@ -269,6 +278,17 @@ class GrowSession:
         summary.spent = self.ledger.spent()
         self._check_idle(summary)
         return summary
+
+    def _round_seconds(self, collected: CollectedRound) -> float:
+        """Wall time this round adds to the run: since its start, or since the previous commit if later.
+
+        Up to pipeline_rounds rounds overlap; counting each from its own start would count the overlap again
+        (16 rounds in flight made throughput look 16 times lower). The rounds' seconds add up to the run's.
+        """
+        now = time.perf_counter()
+        seconds = now - max(collected.started, self._last_commit)
+        self._last_commit = now
+        return seconds
 
     def _check_idle(self, summary: RoundSummary) -> None:
         self.idle_rounds = 0 if summary.kept else self.idle_rounds + 1

@@ -150,9 +150,28 @@ def _v3_batches(db: sqlite3.Connection) -> None:
     )
 
 
+def _v4_config_history(db: sqlite3.Connection) -> None:
+    # One row per grow configuration that committed rounds: meta.config held only the last opener's, so a
+    # nightly run with a small target that found its run done overwrote the config that made the data.
+    db.execute(
+        """CREATE TABLE configs (
+            id INTEGER PRIMARY KEY,
+            config TEXT NOT NULL,
+            first_round INTEGER NOT NULL,
+            created REAL NOT NULL
+        )"""
+    )
+    legacy = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    first = db.execute("SELECT min(round) FROM rounds").fetchone()[0]
+    if legacy is not None and first is not None:
+        db.execute("INSERT INTO configs (config, first_round, created) VALUES (?, ?, ?)",
+                   (legacy[0], first, time.time()))
+
+
 # Ordered, named migrations; the applied ones are recorded in `migrations`.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("v1_initial", _v1), ("v2_converted_rows", _v2), ("v3_batches", _v3_batches),
+    ("v4_config_history", _v4_config_history),
 ]
 
 
@@ -189,6 +208,15 @@ def _reply_values(rows: list[tuple[str, str, str, TeacherReply]], now: float) ->
              reply.seconds, now) for key, stage, prompt, reply in rows]
 
 
+@dataclass(frozen=True)
+class ConfigEntry:
+    """A grow configuration that committed rounds, from round `first_round` on."""
+
+    config: dict[str, object]
+    first_round: int
+    created: float
+
+
 @dataclass
 class RoundRecord:
     """Everything one round adds to the store, committed together."""
@@ -197,6 +225,7 @@ class RoundRecord:
     accepted: list[Candidate] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     stats: dict[str, object] = field(default_factory=dict)
+    config: str | None = None  # the grow config's JSON: recorded with the round when it differs from the last
 
 
 class Store:
@@ -376,6 +405,19 @@ class Store:
                 ],
             )
             db.execute("INSERT INTO rounds VALUES (?, ?, ?)", (record.round, json.dumps(record.stats), now))
+            if record.config is not None:
+                last = db.execute("SELECT config FROM configs ORDER BY id DESC LIMIT 1").fetchone()
+                if last is None or json.loads(last[0]) != json.loads(record.config):
+                    db.execute("INSERT INTO configs (config, first_round, created) VALUES (?, ?, ?)",
+                               (record.config, record.round, now))
+
+    def config_history(self) -> list[ConfigEntry]:
+        """Every configuration that committed rounds, oldest first; a store from before the history holds
+        at most the legacy meta.config."""
+        rows = self._db.execute("SELECT config, first_round, created FROM configs ORDER BY id").fetchall()
+        if not rows and (legacy := self.get_meta("config")) is not None:
+            return [ConfigEntry(json.loads(legacy), 1, 0.0)]
+        return [ConfigEntry(json.loads(text), first, created) for text, first, created in rows]
 
     def round_stats(self) -> list[dict[str, object]]:
         return [json.loads(row[0]) for row in self._db.execute("SELECT stats FROM rounds ORDER BY round")]
