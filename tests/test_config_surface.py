@@ -31,6 +31,7 @@ SAMPLES: dict[str, Any] = {
     "prices": {"sample-model": {"input": 1.0, "output": 2.0}},
     "backend": "openai",  # vllm would need a model or URL, cpu refuses batched prompts without a URL
     "api": "completions",
+    "batch_prompts": 1,  # batch mode (sampled on) sends one prompt per request line
 }
 
 
@@ -67,7 +68,9 @@ def _sample(path: str) -> Any:
 def _cli_args(values: dict[str, Any]) -> list[str]:
     args = []
     for path, value in values.items():
-        if path in COMMON_SETTINGS:
+        if path in COMMON_SETTINGS and isinstance(value, bool):
+            args.append(f"--{'' if value else 'no-'}{path.replace('_', '-')}")
+        elif path in COMMON_SETTINGS:
             for item in value if isinstance(value, list) else [value]:
                 args += [f"--{path.replace('_', '-')}", str(item)]
         else:
@@ -95,7 +98,8 @@ def test_the_flow_and_the_cli_accept_every_setting_alike() -> None:
     assert from_cli == from_flow
     # Against the defaults of the sampled backend: api, batch_prompts, concurrency, ... default by backend.
     default = json.loads(GrowConfig(backend=SAMPLES["backend"]).model_dump_json()) | {"backend": "cpu"}
-    for path in setting_paths():
+    # batch_prompts must be 1 with batch mode on, which is also its default on chat: it cannot differ from both.
+    for path in (path for path in setting_paths() if path != "batch_prompts"):
         *parents, name = path.split(".")
         got, was = from_cli, default
         for part in parents:
