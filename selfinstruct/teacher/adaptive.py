@@ -8,10 +8,16 @@ fastest this endpoint has shown for that kind of request (`LatencyFloor`), so it
 server: the ratio stays near 1 while the server has room, and grows with the queue once it has none.
 
 It starts at `start` (a few prompts, harmless for any server) and doubles per window of good replies (slow
-start) until the first sign of congestion, then grows by one prompt per window. A window is
-`min(limit, WINDOW_CAP)` prompts answered; its median latency ratio decides. Growth needs demand: a
+start) until the first sign of congestion, then grows by one prompt per window. A window is at least
+`min(limit, WINDOW_CAP)` prompts answered over at least WINDOW_FLOORS times the fastest reply (so a pause
+of our own event loop, e.g. a round's commit, cannot fill one); its median latency ratio decides. Growth needs demand: a
 window that never had the limit's half in flight says nothing about more (RFC 7661's point), so a limit
 does not drift up while the pipeline is idle and flood the server on the next burst.
+
+Latency can rise for reasons that are not our queue: a client short of CPU (its event loop answers late),
+another tenant on the server. So a cut made for latency is checked by the next window, made of prompts
+sent after the cut: if the latency did not fall with the load, the cut is undone and the floors are
+raised to the new normal, instead of halving again and again for nothing.
 
 Pure: the caller passes latencies and in-flight counts; no clock, no I/O.
 """
@@ -22,8 +28,11 @@ import statistics
 from dataclasses import dataclass, field
 
 NEAR = 1.5  # a window whose median latency is within this factor of the floor has room: grow
-QUEUED = 2.5  # beyond this factor the server is queueing our prompts: back off
+QUEUED = 3.0  # beyond this factor the server is queueing our prompts: back off (a one-slot server at 2 in
+# flight answers at about 2x, so it holds there: between NEAR and QUEUED nothing changes)
+HELPED = 0.8  # a cut that did not bring the median below this share of what caused it was not about our load
 WINDOW_CAP = 16  # prompts per decision at most, so a wide limit still adapts within a few latencies
+WINDOW_FLOORS = 2.0  # a window lasts at least this many times the fastest reply seen
 OVERLOAD_FACTOR = 0.5  # on a timeout or a 429
 
 
@@ -62,6 +71,8 @@ class AimdLimit:
     _ratios: list[float] = field(default_factory=list)
     _weight: int = 0
     _busy: bool = False
+    _checking: tuple[float, float] | None = None  # (limit before, median that caused it) of a latency cut
+    _opened: float | None = None  # when the current window's first reply came
 
     def __post_init__(self) -> None:
         if self.ceiling < 1:
@@ -73,30 +84,43 @@ class AimdLimit:
         """Prompts that may be in flight now."""
         return max(1, int(self.limit))
 
-    def answered(self, kind: str, seconds: float, tokens: int, prompts: int, in_flight: int) -> None:
-        """A reply to `prompts` prompts (one request) of `kind`, `seconds` after it was sent with `in_flight`
-        prompts outstanding on the endpoint (its own included); `tokens` is its longest completion."""
+    def answered(self, kind: str, seconds: float, tokens: int, prompts: int, in_flight: int, epoch: int,
+                 now: float) -> None:
+        """A reply to `prompts` prompts (one request) of `kind`, `seconds` after it was sent in `epoch` with
+        `in_flight` prompts outstanding on the endpoint (its own included); `tokens`: its longest completion;
+        `now`: when it came (any monotonic clock)."""
         ratio = self.floors.setdefault(kind, LatencyFloor()).ratio(seconds, tokens)
+        if epoch != self.epoch:
+            return  # sent before the last cut: its latency holds the queue the cut was for
+        if self._opened is None:
+            self._opened = now
         demanded = 2 * in_flight >= self.allowed
         if self.slow_start and ratio <= NEAR and demanded:
             self._set(self.limit + prompts)  # one more per prompt answered: doubles every latency
         self._ratios.append(ratio)
         self._weight += prompts
         self._busy = self._busy or demanded
-        if self._weight >= min(self.allowed, WINDOW_CAP):
+        fastest = min(floor.seconds for floor in self.floors.values())
+        if self._weight >= min(self.allowed, WINDOW_CAP) and now - self._opened >= WINDOW_FLOORS * fastest:
             self._close_window()
 
     def overloaded(self, sent_in_epoch: int) -> None:
         """A timeout or a 429 for a prompt sent in `sent_in_epoch`; several from one burst halve once."""
         if sent_in_epoch == self.epoch:
+            self._checking = None
             self._decrease(OVERLOAD_FACTOR)
 
     def _close_window(self) -> None:
         median = statistics.median(self._ratios)
         busy = self._busy
-        self._ratios, self._weight, self._busy = [], 0, False
-        if median > QUEUED:
+        self._ratios, self._weight, self._busy, self._opened = [], 0, False, None
+        checking, self._checking = self._checking, None
+        if checking is not None and median > QUEUED and median >= checking[1] * HELPED:
+            self._rebase(median)  # less load, same latency: not our queue; this latency is the new normal
+            self._set(checking[0])
+        elif median > QUEUED:
             # The queue grows with the limit; cut by as much as the latency rose, at most in half.
+            self._checking = (self.limit, median)
             self._decrease(max(OVERLOAD_FACTOR, NEAR / median))
         elif median <= NEAR and busy and not self.slow_start:
             self._set(self.limit + 1)
@@ -106,7 +130,12 @@ class AimdLimit:
         self.slow_start = False
         self.epoch += 1
         self.decreases += 1
-        self._ratios, self._weight, self._busy = [], 0, False
+        self._ratios, self._weight, self._busy, self._opened = [], 0, False, None
+
+    def _rebase(self, factor: float) -> None:
+        for floor in self.floors.values():
+            floor.seconds *= factor
+            floor.rate *= factor
 
     def _set(self, limit: float) -> None:
         self.limit = min(float(self.ceiling), max(1.0, limit))

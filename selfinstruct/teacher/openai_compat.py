@@ -225,7 +225,7 @@ class OpenAITeacher:
             result = read(response.content, seconds)
             outcome = None
             if limit is not None:
-                limit.answered(kind, seconds, _longest(result), prompts, in_flight)
+                limit.answered(kind, seconds, _longest(result), prompts, in_flight, epoch, started + seconds)
         except (openai.OpenAIError, BadReply) as err:
             outcome = error_class(err)
             unreachable = unreachable_cause(err)
