@@ -5,7 +5,9 @@ A one-slot server (llama.cpp's `llama_cpp.server`, Ollama, LM Studio) answers th
 after the first, so its latency doubles with two in flight and triples with three; a batching server
 (vLLM) answers 128 prompts about as fast as one. The controller compares each reply's latency with the
 fastest this endpoint has shown for that kind of request (`LatencyFloor`), so it needs no knowledge of the
-server: the ratio stays near 1 while the server has room, and grows with the queue once it has none.
+server: the ratio stays near 1 while the server has room, and grows with the queue once it has none. One
+floor serves every kind of request (short classify answers calibrate its seconds, long instance answers its
+rate per token), so a kind first seen while the server was queueing inherits a floor learned without one.
 
 It starts at `start` (a few prompts, harmless for any server) and doubles per window of good replies (slow
 start) until the first sign of congestion, then grows by one prompt per window. A window is at least
@@ -67,7 +69,7 @@ class AimdLimit:
     slow_start: bool = True
     epoch: int = 0  # bumped by each decrease; an overload seen by a prompt sent before it is the same event
     decreases: int = 0
-    floors: dict[str, LatencyFloor] = field(default_factory=dict)
+    floor: LatencyFloor = field(default_factory=LatencyFloor)
     _ratios: list[float] = field(default_factory=list)
     _weight: int = 0
     _busy: bool = False
@@ -84,12 +86,11 @@ class AimdLimit:
         """Prompts that may be in flight now."""
         return max(1, int(self.limit))
 
-    def answered(self, kind: str, seconds: float, tokens: int, prompts: int, in_flight: int, epoch: int,
-                 now: float) -> None:
-        """A reply to `prompts` prompts (one request) of `kind`, `seconds` after it was sent in `epoch` with
-        `in_flight` prompts outstanding on the endpoint (its own included); `tokens`: its longest completion;
-        `now`: when it came (any monotonic clock)."""
-        ratio = self.floors.setdefault(kind, LatencyFloor()).ratio(seconds, tokens)
+    def answered(self, seconds: float, tokens: int, prompts: int, in_flight: int, epoch: int, now: float) -> None:
+        """A reply to `prompts` prompts (one request), `seconds` after it was sent in `epoch` with `in_flight`
+        prompts outstanding on the endpoint (its own included); `tokens`: its longest completion; `now`: when
+        it came (any monotonic clock)."""
+        ratio = self.floor.ratio(seconds, tokens)
         if epoch != self.epoch:
             return  # sent before the last cut: its latency holds the queue the cut was for
         if self._opened is None:
@@ -100,8 +101,7 @@ class AimdLimit:
         self._ratios.append(ratio)
         self._weight += prompts
         self._busy = self._busy or demanded
-        fastest = min(floor.seconds for floor in self.floors.values())
-        if self._weight >= min(self.allowed, WINDOW_CAP) and now - self._opened >= WINDOW_FLOORS * fastest:
+        if self._weight >= min(self.allowed, WINDOW_CAP) and now - self._opened >= WINDOW_FLOORS * self.floor.seconds:
             self._close_window()
 
     def overloaded(self, sent_in_epoch: int) -> None:
@@ -133,9 +133,8 @@ class AimdLimit:
         self._ratios, self._weight, self._busy, self._opened = [], 0, False, None
 
     def _rebase(self, factor: float) -> None:
-        for floor in self.floors.values():
-            floor.seconds *= factor
-            floor.rate *= factor
+        self.floor.seconds *= factor
+        self.floor.rate *= factor
 
     def _set(self, limit: float) -> None:
         self.limit = min(float(self.ceiling), max(1.0, limit))

@@ -187,7 +187,7 @@ class OpenAITeacher:
                 if self._batcher is not None and not alone:
                     return await self._batcher.submit(request)
                 tokens = len(request.prompt) // CHARS_PER_TOKEN + request.decoding.max_tokens
-                return await self._post(self._body(request), tokens, self._read_one, request.stage)
+                return await self._post(self._body(request), tokens, self._read_one)
             except (openai.OpenAIError, BadReply) as err:
                 if usage is not None:
                     usage.attempt_failed(error_class(err))
@@ -200,12 +200,12 @@ class OpenAITeacher:
         prompt_chars = [len(request.prompt) for request in requests]
         tokens = sum(prompt_chars) // CHARS_PER_TOKEN + len(requests) * requests[0].decoding.max_tokens
         return await self._post(body, tokens, lambda content, seconds: _read_batch(content, prompt_chars, seconds),
-                                requests[0].stage, len(requests))
+                                len(requests))
 
     def _read_one(self, content: bytes, seconds: float) -> TeacherReply:
         return _read_reply(content, self.api, seconds)
 
-    async def _post(self, body: dict[str, Any], tokens: int, read: Callable[[bytes, float], _Read], kind: str,
+    async def _post(self, body: dict[str, Any], tokens: int, read: Callable[[bytes, float], _Read],
                     prompts: int = 1) -> _Read:
         """POST to the least loaded endpoint with room, within the rate limits; `read` turns the body into
         replies. A body `read` rejects (BadReply) counts against the endpoint, like an HTTP error.
@@ -225,7 +225,7 @@ class OpenAITeacher:
             result = read(response.content, seconds)
             outcome = None
             if limit is not None:
-                limit.answered(kind, seconds, _longest(result), prompts, in_flight, epoch, started + seconds)
+                limit.answered(seconds, _longest(result), prompts, in_flight, epoch, started + seconds)
         except (openai.OpenAIError, BadReply) as err:
             outcome = error_class(err)
             unreachable = unreachable_cause(err)
