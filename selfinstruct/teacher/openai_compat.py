@@ -10,10 +10,8 @@ completions API, prompts ready at the same moment share one request (`batch_prom
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,12 +25,12 @@ from ..errors import TeacherError, TeacherUnavailable
 from .adaptive import AimdLimit
 from .base import TeacherReply, TeacherRequest
 from .batching import PromptBatcher
+from .bodies import read_batch as _read_batch
+from .bodies import read_reply as _read_reply
 from .endpoints import Endpoint, EndpointPool
 from .limits import FailureWindow, RateLimiter, TeacherFailing
 from .retry import (
     COUNTED_FAILURES,
-    EMPTY_CHOICES,
-    MALFORMED,
     RATE_LIMITED,
     TIMEOUT,
     BadReply,
@@ -225,12 +223,18 @@ class OpenAITeacher:
             result = read(response.content, seconds)
             outcome = None
             if limit is not None:
+                cuts = limit.decreases
                 limit.answered(seconds, _longest(result), prompts, in_flight, epoch, started + seconds)
+                if limit.decreases != cuts:
+                    log.info("teacher %s: latency rose, %d prompts in flight at most now", endpoint.base_url,
+                             limit.allowed)
         except (openai.OpenAIError, BadReply) as err:
             outcome = error_class(err)
             unreachable = unreachable_cause(err)
-            if limit is not None and outcome in (TIMEOUT, RATE_LIMITED):
+            if limit is not None and outcome in (TIMEOUT, RATE_LIMITED) and epoch == limit.epoch:
                 limit.overloaded(epoch)
+                log.info("teacher %s: %s, %d prompts in flight at most now", endpoint.base_url, outcome,
+                         limit.allowed)
             raise
         finally:
             endpoint.give_client(shard)
@@ -300,90 +304,6 @@ class OpenAITeacher:
         for endpoint in self.pool.endpoints:
             for client in endpoint.clients:
                 await client.close()
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _read_reply(content: bytes, api: Api, seconds: float) -> TeacherReply:
-    """The first choice of a completion body; BadReply when the body is not one."""
-    data, choices = _parse_body(content)
-    text, finish = _choice_text(choices[0], api)
-    usage = data.get("usage") or {}
-    return TeacherReply(text=text, finish_reason=finish, prompt_tokens=usage.get("prompt_tokens") or 0,
-                        completion_tokens=usage.get("completion_tokens") or 0, seconds=seconds)
-
-
-def _read_batch(content: bytes, prompt_chars: list[int], seconds: float) -> list[TeacherReply | Exception]:
-    """One outcome per prompt of a completions batch, from the choice with that prompt's index.
-
-    The body's token counts cover the batch: each prompt gets a share in proportion to its
-    prompt's and its reply's length, and the shares add up to the totals, so budgets stay exact.
-    """
-    data, choices = _parse_body(content)
-    by_index: dict[int, object] = {}
-    for position, choice in enumerate(choices):
-        index = choice.get("index", position) if isinstance(choice, dict) else position
-        by_index.setdefault(index if isinstance(index, int) else position, choice)
-    read: list[tuple[str, str | None] | BadReply] = []
-    for index in range(len(prompt_chars)):
-        if index not in by_index:
-            read.append(BadReply(f"the server answered no choice for prompt {index} of the batch", EMPTY_CHOICES))
-            continue
-        try:
-            read.append(_choice_text(by_index[index], "completions"))
-        except BadReply as err:
-            read.append(err)
-    usage = data.get("usage") or {}
-    answered = [(chars, item) for chars, item in zip(prompt_chars, read) if not isinstance(item, BadReply)]
-    prompt_shares = iter(_shares(usage.get("prompt_tokens"), [chars for chars, _ in answered]))
-    completion_shares = iter(_shares(usage.get("completion_tokens"), [len(text) + 1 for _, (text, _) in answered]))
-    outcomes: list[TeacherReply | Exception] = []
-    for item in read:
-        if isinstance(item, BadReply):
-            outcomes.append(item)
-        else:
-            outcomes.append(TeacherReply(text=item[0], finish_reason=item[1], prompt_tokens=next(prompt_shares),
-                                         completion_tokens=next(completion_shares), seconds=seconds))
-    return outcomes
-
-
-def _parse_body(content: bytes) -> tuple[dict[str, Any], list[Any]]:
-    try:
-        data = json.loads(content)
-        choices = data.get("choices")
-    except (ValueError, AttributeError):
-        raise BadReply("the server answered with malformed JSON", MALFORMED) from None
-    if not choices:
-        raise BadReply("the server answered with no choices", EMPTY_CHOICES)
-    if not isinstance(choices, list):
-        raise BadReply("the server answered with a choice of the wrong shape", MALFORMED)
-    return data, choices
-
-
-def _choice_text(choice: Any, api: Api) -> tuple[str, str | None]:
-    """(text, finish_reason) of one choice; BadReply when it has the wrong shape."""
-    try:
-        # JSON escapes can carry lone surrogates ("\ud800"), which no UTF-8 writer (SQLite, files) accepts.
-        text = _LONE_SURROGATE.sub("\ufffd", (choice["message"]["content"] if api == "chat" else choice["text"]) or "")
-        finish = choice.get("finish_reason")
-        if finish is not None and not isinstance(finish, str):
-            raise TypeError(finish)
-        return text, _LONE_SURROGATE.sub("\ufffd", finish) if finish else finish
-    except (KeyError, TypeError, AttributeError, IndexError, ValueError):
-        raise BadReply("the server answered with a choice of the wrong shape", MALFORMED) from None
-
-
-def _shares(total: Any, weights: list[int]) -> list[int]:
-    """`total` split in proportion to `weights` (largest remainders), summing to `total` exactly."""
-    total = total if isinstance(total, int) and total > 0 else 0
-    if not any(weights):
-        weights = [1] * len(weights)
-    exact = [total * weight / sum(weights) for weight in weights]
-    shares = [int(x) for x in exact]
-    for i in sorted(range(len(exact)), key=lambda i: shares[i] - exact[i])[: total - sum(shares)]:
-        shares[i] += 1
-    return shares
 
 
 def _error_of(state: RetryCallState) -> BaseException | None:
