@@ -28,7 +28,7 @@ from typing import Generic, TypeVar
 
 from ..errors import TeacherUnavailable
 from .adaptive import AimdLimit
-from .retry import ENDPOINT_FAULTS
+from .retry import ENDPOINT_FAULTS, unreachable_cause
 
 C = TypeVar("C")
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ class EndpointPool(Generic[C]):
             await self.probe(endpoint)
         except Exception as err:  # noqa: BLE001 - any failure to answer means: still down
             endpoint.unanswered = True
-            endpoint.last_error = self.describe(err) if self.describe else type(err).__name__
+            endpoint.last_error = self.describe(err) if self.describe else unreachable_cause(err) or type(err).__name__
             return
         endpoint.awaiting_probe = endpoint.unanswered = False
         endpoint.set_aside_until = 0.0
