@@ -59,6 +59,7 @@ def test_a_teacher_killed_mid_run_and_started_again_costs_no_request(tmp_path: P
         while _stored_replies(out) < 20 and time.monotonic() < deadline and grow.poll() is None:
             time.sleep(0.05)
         _stop(teacher, signal.SIGKILL)  # as an OOM kill does: connections reset, then refused
+        print(f"teacher killed at {time.strftime('%H:%M:%S')} for {OUTAGE_SECONDS:g} s")
         time.sleep(OUTAGE_SECONDS)
         assert grow.poll() is None  # still waiting for the teacher
         teacher = _fake_teacher_process(port)
@@ -66,6 +67,7 @@ def test_a_teacher_killed_mid_run_and_started_again_costs_no_request(tmp_path: P
     finally:
         _stop(grow, signal.SIGKILL)
         _stop(teacher)
+    print(output)  # pytest -rP shows it: the log lines and the summary of the run
     text = " ".join(output.split())  # rich wraps long lines
     assert grow.returncode == 0, output
     assert "60/60 accepted" in text
