@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .export import (ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, PROVENANCE_FILE, TEXT_FILE, TRAIN_FILE,
-                     VALIDATION_FILE, write_atomic)
+from .atomic import write_atomic
+from .export import ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, PROVENANCE_FILE, TEXT_FILE, TRAIN_FILE, VALIDATION_FILE
 from .gates import GateConfig, GateResult, RunStats, collect_stats, evaluate_gates
 
 CARD_FILE = "README.md"
@@ -45,7 +45,7 @@ def _front_matter(stats: RunStats, present: list[str]) -> list[str]:
     return [
         "---", "license: other  # set it after checking the teacher's terms (see Licence)", "language:", "- en",
         "task_categories:", "- text-generation", "tags:", "- synthetic", "- self-instruct", "- instruction-tuning",
-        "size_categories:", f"- {_size_category(stats.accepted)}", "configs:", "- config_name: default",
+        "size_categories:", f"- {_size_category(stats.rows)}", "configs:", "- config_name: default",
         "  data_files:", *(line for split, path in splits for line in (f"  - split: {split}", f"    path: {path}")),
         "---",
     ]
@@ -77,7 +77,8 @@ def _made(stats: RunStats) -> list[str]:
 def _counts(stats: RunStats) -> list[str]:
     lines = [
         "## Counts", "",
-        f"{stats.accepted} examples accepted of {stats.generated} candidates generated "
+        f"{stats.accepted} tasks accepted of {stats.generated} candidates generated, exported as {stats.rows} rows "
+        "(one per instance) "
         f"(acceptance rate {_percent(stats.acceptance_rate)}) in {len(stats.rounds)} rounds; "
         f"{stats.total('requests')} teacher requests ({stats.total('cached')} from cache, {stats.total('failed')} "
         f"failed), {stats.total('prompt_tokens'):,} prompt and {stats.total('completion_tokens'):,} completion tokens.",
@@ -130,13 +131,32 @@ def _loading(present: list[str]) -> list[str]:
     return ["## Files and loading", "", "| file | contents |", "|---|---|", *files, "", *code, "```"]
 
 
+def _rows_card(run_dir: Path, title: str) -> str | None:
+    """The card of a convert or mix run directory, from its store; None for a grow run."""
+    from .convert.card import convert_card, stored_meta
+    from .store import ROUTE_KEY, Store
+
+    with Store.open(run_dir) as store:
+        route = store.get_meta(ROUTE_KEY)
+        if route not in ("convert", "mix"):
+            return None
+        meta = stored_meta(store.get_meta, ("convert", "family", "task", "source", "templates_file", "templates",
+                                            "mix", "mixture"))
+        rows, skipped = store.converted_rows(), store.skipped_counts()
+    if route == "mix":
+        from .mix.card import mix_card
+
+        return mix_card(run_dir, title, meta, rows)
+    return convert_card(run_dir, title, meta, rows, skipped)
+
+
 def render_card(stats: RunStats, present: list[str], gates: list[GateResult]) -> str:
     """The card's markdown; `present` names the files in the run directory it should describe."""
     title = stats.run_dir.resolve().name or "selfinstruct run"
     lines = [
         *_front_matter(stats, present), "", f"# {title}", "",
-        f"Synthetic instruction-following data ({stats.accepted} examples) grown from seed tasks by a teacher LLM "
-        f"with selfinstruct {stats.version}, in the Self-Instruct / Alpaca manner.", "",
+        f"Synthetic instruction-following data ({stats.rows} rows from {stats.accepted} tasks) grown from seed "
+        f"tasks by a teacher LLM with selfinstruct {stats.version}, in the Self-Instruct / Alpaca manner.", "",
         *_made(stats), "", *_counts(stats), "", *_diversity(stats), "", *_gates(gates), "", *_licence(stats), "",
         *_loading(present), "",
         "Root verbs and objects come from a word-list heuristic; see the project's docs/report.md for its limits.",
@@ -144,8 +164,15 @@ def render_card(stats: RunStats, present: list[str], gates: list[GateResult]) ->
     return "\n".join(lines) + "\n"
 
 
-def write_card(run_dir: Path, stats: RunStats | None = None, gate_config: GateConfig | None = None) -> Path:
-    """Write README.md describing the run and the exported files now in `run_dir`."""
+def write_card(run_dir: Path, stats: RunStats | None = None, gate_config: GateConfig | None = None,
+               title: str | None = None) -> Path:
+    """Write README.md describing the run and the exported files now in `run_dir`.
+
+    A conversion's or a mix's run directory gets its own card (templates used, rows left out, the mixture table).
+    """
+    rows_card = _rows_card(run_dir, title or run_dir.resolve().name)
+    if rows_card is not None:
+        return write_atomic(run_dir / CARD_FILE, rows_card)
     stats = stats or collect_stats(run_dir)
     present = [name for name in FILE_NOTES if (run_dir / name).is_file()]
     path = run_dir / CARD_FILE

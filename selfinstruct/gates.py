@@ -24,6 +24,7 @@ from rapidfuzz.distance import LCSseq
 
 from . import __version__
 from .errors import InputError, SelfInstructError
+from .filters.base import ANSWER_REASONS, INSTANCE_REASONS
 from .records import AlpacaExample
 from .store import STORE_NAME, Store
 from .verbs import verb_object
@@ -73,10 +74,12 @@ class RunStats:
     drops: dict[str, int]
     pairs: list[tuple[str | None, str | None]]
     rouge_to_seed: list[float]
+    rows: int = 0  # exported rows: every instance of every accepted task
     version: str = __version__
 
     @property
     def accepted(self) -> int:
+        """Accepted tasks (each exports one row per instance: `rows`)."""
         return len(self.examples)
 
     @property
@@ -141,11 +144,12 @@ def collect_stats(run_dir: Path) -> RunStats:
         raise InputError(str(run_dir), None, f"a run directory holding {STORE_NAME}", "no store there")
     with Store.open(run_dir) as store:
         config_json = store.get_meta("config")
-        examples = store.accepted_examples()
+        examples = store.accepted_examples(instances=1)  # one per task: verbs, diversity and ROUGE-L are per task
         seeds = store.instructions("seed")
         return RunStats(
             run_dir=run_dir, config=json.loads(config_json) if config_json else {},
             seeds_hash=store.get_meta("seeds_hash"), seed_instructions=seeds, examples=examples,
+            rows=len(store.example_rows()),
             records=store.generated_records(), rounds=store.round_stats(), drops=store.drop_counts(),
             pairs=[verb_object(example.instruction) for example in examples],
             rouge_to_seed=rouge_l_to_nearest([example.instruction for example in examples], seeds),
@@ -166,6 +170,9 @@ class GateConfig(BaseModel):
     max_mean_rouge_l_to_seed: float | None = Field(
         0.5, gt=0, le=1, description="mean ROUGE-L of each instruction to its nearest seed: copying the seeds")
     max_failed_request_share: float | None = Field(0.2, ge=0, le=1, description="dead-lettered / sent requests")
+    max_answer_check_share: float | None = Field(
+        0.5, ge=0, le=1, description="answers dropped by the instance filters and answer checks / answers that "
+                                     "reached them: above it the teacher's answers are mostly junk")
     min_examples: int = Field(
         20, ge=0, description="below this many accepted examples the share and diversity gates are not judged")
 
@@ -205,6 +212,16 @@ def _skipped(name: str, limit: float, stats: RunStats, config: GateConfig) -> Ga
                       message=f"{name}: not judged on {stats.accepted} examples (fewer than {config.min_examples})")
 
 
+def answer_check_drops(stats: RunStats) -> int:
+    """Candidates or instances dropped by the instance filters and answer checks."""
+    return sum(stats.drops.get(reason, 0) for reason in (*INSTANCE_REASONS, *ANSWER_REASONS))
+
+
+def _answer_check_share(stats: RunStats) -> float | None:
+    dropped = answer_check_drops(stats)
+    return dropped / (dropped + stats.rows) if dropped + stats.rows else None
+
+
 def _failed_share(stats: RunStats) -> float | None:
     requests = stats.total("requests")
     return stats.total("failed") / requests if requests else None
@@ -219,6 +236,8 @@ def evaluate_gates(source: Path | RunStats, config: GateConfig | None = None) ->
         ("min_acceptance_rate", config.min_acceptance_rate, stats.acceptance_rate, True, "acceptance rate", False),
         ("max_failed_request_share", config.max_failed_request_share, _failed_share(stats), False,
          "failed request share", False),
+        ("max_answer_check_share", config.max_answer_check_share, _answer_check_share(stats), False,
+         "share of answers dropped by the answer checks", True),
         ("max_top_verb_share", config.max_top_verb_share, stats.top_verb_share[1], False,
          f"share of the top root verb ({stats.top_verb_share[0]})", True),
         ("max_empty_input_share", config.max_empty_input_share, stats.empty_input_share, False,

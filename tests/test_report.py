@@ -99,7 +99,7 @@ def test_report_is_escaped_and_self_contained(tmp_path: Path) -> None:
 
 def test_markdown_summary(tmp_path: Path) -> None:
     markdown = report_markdown(_make_run(tmp_path / "run"))
-    for text in ("| accepted | 12 | of 18 generated |", "| acceptance rate | 66.7% |", "| `rouge` | 3 |",
+    for text in ("| accepted tasks | 12 | of 18 generated |", "| acceptance rate | 66.7% |", "| `rouge` | 3 |",
                  "`min_acceptance_rate`", "Teacher `teacher-x`", "write (12)"):
         assert text in markdown
     # Few examples: the diversity gates are shown but not judged.
@@ -112,7 +112,7 @@ def test_build_report_returns_the_gates_it_shows(tmp_path: Path) -> None:
     [failed] = [gate for gate in result.gates if not gate.passed]
     assert failed.name == "min_acceptance_rate"
     html = result.path.read_text(encoding="utf-8")
-    assert "1 of 6 quality gates failed" in html and "acceptance rate 0.667 &lt; 0.9" in html
+    assert "1 of 7 quality gates failed" in html and "acceptance rate 0.667 &lt; 0.9" in html
 
 
 def test_report_of_a_run_with_no_rounds_yet(tmp_path: Path) -> None:
@@ -166,4 +166,4 @@ def test_grown_run_exports_and_reports(grown_run: Path) -> None:
     names = [path.name for path in export_run(grown_run, ["all"])]
     assert "README.md" in names and "provenance.jsonl" in names
     markdown = report_markdown(grown_run)
-    assert "| accepted | 100 |" in markdown
+    assert "| accepted tasks | 100 |" in markdown

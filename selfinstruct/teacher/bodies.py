@@ -4,15 +4,12 @@ batched completions request. Pure; a body we cannot use raises BadReply (retried
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from ..config import Api
+from ..sanitize import replace_lone_surrogates
 from .base import TeacherReply
 from .retry import EMPTY_CHOICES, MALFORMED, BadReply
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
 
 def read_reply(content: bytes, api: Api, seconds: float) -> TeacherReply:
     """The first choice of a completion body; BadReply when the body is not one."""
@@ -74,11 +71,11 @@ def _choice_text(choice: Any, api: Api) -> tuple[str, str | None]:
     """(text, finish_reason) of one choice; BadReply when it has the wrong shape."""
     try:
         # JSON escapes can carry lone surrogates ("\ud800"), which no UTF-8 writer (SQLite, files) accepts.
-        text = _LONE_SURROGATE.sub("\ufffd", (choice["message"]["content"] if api == "chat" else choice["text"]) or "")
+        text = replace_lone_surrogates((choice["message"]["content"] if api == "chat" else choice["text"]) or "")
         finish = choice.get("finish_reason")
         if finish is not None and not isinstance(finish, str):
             raise TypeError(finish)
-        return text, _LONE_SURROGATE.sub("\ufffd", finish) if finish else finish
+        return text, replace_lone_surrogates(finish) if finish else finish
     except (KeyError, TypeError, AttributeError, IndexError, ValueError):
         raise BadReply("the server answered with a choice of the wrong shape", MALFORMED) from None
 

@@ -10,6 +10,8 @@ completions API, prompts ready at the same moment share one request (`batch_prom
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import math
 import time
@@ -60,6 +62,8 @@ PROBE_TIMEOUT = 10.0  # seconds a GET /models may take before the endpoint count
 # server with fewer free slots queues the rest: it gets more time than one prompt, growing with its size,
 # so one slow sequence does not make the other prompts be sent again (32 prompts: 3x the timeout).
 BATCH_TIMEOUT_GROWTH = 1 / 16
+OPENAI_SCHEMA = "openai"
+LLAMA_CPP_PYTHON = "llama-cpp-python"
 _Read = TypeVar("_Read")
 
 
@@ -90,6 +94,7 @@ class OpenAITeacher:
     retry_budget: float = 600.0  # seconds to keep retrying connection errors, timeouts, 429 and 5xx
     adaptive: bool = True  # find each endpoint's concurrency (adaptive.py); `concurrency` is the ceiling
     start_concurrency: int = 4
+    schema_dialect: str = OPENAI_SCHEMA  # how the server takes a JSON schema (see _response_format)
     retries: int = 0
 
     def __post_init__(self) -> None:
@@ -277,6 +282,8 @@ class OpenAITeacher:
         }
         if decoding.stop:
             body["stop"] = list(decoding.stop)
+        if request.response_format is not None:
+            body["response_format"] = _response_format(request.response_format, self.schema_dialect)
         if self.api == "chat":
             body["messages"] = [{"role": "user", "content": request.prompt}]
         else:
@@ -304,6 +311,19 @@ class OpenAITeacher:
         for endpoint in self.pool.endpoints:
             for client in endpoint.clients:
                 await client.close()
+
+
+@functools.lru_cache(maxsize=16)
+def _response_format(text: str, dialect: str) -> dict[str, Any]:
+    """The body's response_format from a request's (OpenAI json_schema) one, parsed once per schema.
+
+    llama-cpp-python's server (the bundled `cpu` teacher) takes a schema only as {"type": "json_object",
+    "schema": ...}; vLLM, llama.cpp's llama-server and the OpenAI API take OpenAI's json_schema form.
+    """
+    value = json.loads(text)
+    if dialect == LLAMA_CPP_PYTHON and value.get("type") == "json_schema":
+        return {"type": "json_object", "schema": value["json_schema"]["schema"]}
+    return value
 
 
 def _error_of(state: RetryCallState) -> BaseException | None:
