@@ -161,8 +161,10 @@ class OpenAITeacher:
     async def _with_retries(self, request: TeacherRequest, usage: Usage | None) -> TeacherReply:
         """Every attempt of one request, through tenacity: backoff with jitter, Retry-After honoured."""
         alone = False  # after a batched attempt timed out, the prompt goes on its own
+        failing_since: list[float] = []  # the budget runs from the first failure, not from the queue's wait
         retrying = AsyncRetrying(
-            retry=retry_if_exception(should_retry), stop=self._out_of_budget, reraise=True,
+            retry=retry_if_exception(should_retry), reraise=True,
+            stop=lambda state: self._out_of_budget(state, failing_since),
             wait=lambda state: wait_seconds(state.attempt_number, _error_of(state)),
             before_sleep=lambda state: self._count_retry(state.attempt_number, _error_of(state)),
         )
@@ -175,12 +177,16 @@ class OpenAITeacher:
                     raise
         return reply
 
-    def _out_of_budget(self, state: RetryCallState) -> bool:
-        """Answered failures (malformed, no choices) stop after max_attempts; the rest after retry_budget s."""
+    def _out_of_budget(self, state: RetryCallState, failing_since: list[float]) -> bool:
+        """Answered failures (malformed, no choices) stop after max_attempts; the rest once the request has
+        been failing for retry_budget s (waiting for a slot before its first attempt does not count)."""
+        now = time.monotonic()
+        if not failing_since:
+            failing_since.append(now)
         error = _error_of(state)
         if error is not None and error_class(error) in COUNTED_FAILURES:
             return state.attempt_number >= self.max_attempts
-        return state.seconds_since_start >= self.retry_budget
+        return now - failing_since[0] >= self.retry_budget
 
     async def _attempt(self, request: TeacherRequest, usage: Usage | None, alone: bool = False) -> TeacherReply:
         # The slot is held for the attempt only, not for the backoff sleep between attempts; a batched
