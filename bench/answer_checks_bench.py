@@ -88,6 +88,13 @@ def main() -> None:
         without = TaskChecker(FilterConfig(answers=AnswerCheckConfig(**{switch: False})))
         cost = total - cpu_per_instance(run(without), instances, args.repeat)
         print(f"  {switch:<22} ~{cost:5.1f} us/instance")
+    by_kind: dict[str, list[Task]] = {"short (banking77 labels)": [t for t in tasks if t[2] and "banking" in t[0]],
+                                      "long (XQuAD, SciTLDR)": [t for t in tasks if t[0].startswith("Write ")
+                                                               and len(t[1][0].output) > 400]}
+    for kind, group in by_kind.items():
+        count = sum(len(t[1]) for t in group)
+        cost = cpu_per_instance(lambda: [checker.check(*t) for t in group], count, args.repeat)  # noqa: B023
+        print(f"  {kind}: {cost:.1f} us/instance over {count}")
     drops = Counter(verdict.reason for t in tasks for _, verdict in checker.check(*t).dropped)
     print(f"drops: {dict(drops.most_common())}")
 

@@ -92,9 +92,10 @@ class RoundStream:
         rejections += [rejection for _, dropped in outcomes for rejection in dropped]
         return _PlanResult(survivors, cut + rejections, len(parsed) + len(cut))
 
-    def _check_answers(self, cand: Candidate, cut_off: bool) -> tuple[Candidate | None, list[Rejection]]:
-        """The instance filters and answer checks: the task with the instances that pass (None when it is
-        dropped as a whole), and a rejection per dropped instance, or one for the task."""
+    def _check_answers(self, cand: Candidate, cut_off: bool,
+                       limit: int | None = None) -> tuple[Candidate | None, list[Rejection]]:
+        """The instance filters and answer checks: the task with the first `limit` instances that pass (None
+        when it is dropped as a whole), and a rejection per dropped instance, or one for the task."""
         outcome = check_task(cand.instruction, cand.instances, cand.is_classification, self.config.filters, cut_off)
         if not outcome.task_verdict.keep:
             return None, [Rejection(candidate=cand, reason=outcome.task_verdict.reason or EMPTY_OUTPUT,
@@ -102,7 +103,7 @@ class RoundStream:
         dropped = [Rejection(candidate=cand.model_copy(update={"instances": (instance,)}),
                              reason=verdict.reason or EMPTY_OUTPUT, detail=verdict.detail)
                    for instance, verdict in outcome.dropped]
-        return cand.model_copy(update={"instances": tuple(outcome.kept)}), dropped
+        return cand.model_copy(update={"instances": tuple(outcome.kept[:limit])}), dropped
 
     def _early_filters(self, parsed: list[Candidate],
                        screened: dict[str, Screened]) -> tuple[list[Candidate], list[Rejection]]:
@@ -141,7 +142,7 @@ class RoundStream:
         if isinstance(outcome, StructuredReplyInvalid):
             return None, [_invalid(cand, request, outcome)]
         with_instances, cut_off = outcome
-        return self._check_answers(with_instances, cut_off)
+        return self._check_answers(with_instances, cut_off, limit=self.config.instances_per_task)
 
 
 _Read = TypeVar("_Read")

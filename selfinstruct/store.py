@@ -438,7 +438,7 @@ class Store:
             db.executemany(
                 "INSERT INTO converted (grp, split, instruction, input, output, provenance) VALUES (?, ?, ?, ?, ?, ?)",
                 [(row.group, row.split, row.instruction, row.input, row.output,
-                  json.dumps(row.provenance, ensure_ascii=False, sort_keys=True)) for row in rows],
+                  json.dumps(row.provenance, ensure_ascii=False)) for row in rows],
             )
             db.executemany(
                 "INSERT INTO skipped (source, row, reason, field, detail) VALUES (?, ?, ?, ?, ?)",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from selfinstruct.config import AnswerCheckConfig, FilterConfig
@@ -339,7 +337,7 @@ def test_extra_refusal_phrases() -> None:
 def test_prompt_fragments_follow_our_prompts() -> None:
     prompts = (render_instruction_prompt([]), render_classify_prompt(""), render_instance_prompt("", False),
                render_instance_prompt("", True), render_alpaca_prompt([], 3))
-    rendered = " " + " ".join(re.findall(r"\w+", " ".join(prompts).lower())) + " "
+    rendered = " ".join(" ".join(prompts).lower().split())
     fragments = prompt_fragments()
     assert len(fragments) >= 10
     assert all(fragment in rendered for fragment in fragments)

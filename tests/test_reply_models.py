@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from selfinstruct.records import Instance
 from selfinstruct.reply_models import (
-    StructuredReplyInvalid, json_schema, read_structured_alpaca, read_structured_classification,
+    StructuredReplyInvalid, json_object_format, json_schema, read_structured_alpaca, read_structured_classification,
     read_structured_instances, read_structured_instructions, response_format,
 )
 
@@ -73,3 +77,46 @@ def test_a_reply_cut_by_its_length_limit_keeps_the_whole_elements() -> None:
     parsed_tasks = read_structured_alpaca('{"tasks": [{"instruction": "Add.", "input": "", "output": "5"}, {"ins',
                                           "length")
     assert parsed_tasks.items == [("Add.", Instance(output="5"))]
+
+
+@pytest.mark.slow
+def test_the_bundled_model_under_llama_cpp_answers_every_schema_readably(tmp_path: Path) -> None:
+    from selfinstruct.config import build_config
+    from selfinstruct.prompts import (
+        render_alpaca_prompt, render_classify_prompt, render_instance_prompt, render_instruction_prompt,
+        structured_prompt,
+    )
+    from selfinstruct.seeds import DEFAULT_SEEDS, load_seeds
+    from selfinstruct.teacher.registry import open_teacher
+
+    seeds = load_seeds(DEFAULT_SEEDS)
+    asks = [
+        ("instructions", False, structured_prompt(render_instruction_prompt([s.instruction for s in seeds[:8]]),
+                                                  "instructions", 8),
+         lambda text, finish: read_structured_instructions(text, finish)),
+        ("classify", False, structured_prompt(render_classify_prompt(seeds[1].instruction), "classify"),
+         lambda text, finish: read_structured_classification(text, finish)),
+        ("instances", False, structured_prompt(render_instance_prompt(seeds[0].instruction, False), "instances", 2),
+         lambda text, finish: read_structured_instances(text, False, finish)),
+        ("instances", True, structured_prompt(render_instance_prompt(seeds[1].instruction, True), "labels", 2),
+         lambda text, finish: read_structured_instances(text, True, finish)),
+        ("alpaca", False, structured_prompt(render_alpaca_prompt(seeds[:3], 3), "alpaca", 3),
+         lambda text, finish: read_structured_alpaca(text, finish)),
+    ]
+    with open_teacher(build_config({"out": tmp_path}), tmp_path) as endpoints, \
+            httpx.Client(base_url=endpoints.base_urls[0], timeout=600) as client:
+        for stage, is_classification, prompt, read in asks:
+            body = {"model": endpoints.model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 400,
+                    "temperature": 0.0, "response_format": json_object_format(stage, is_classification)}
+            choice = client.post("/chat/completions", json=body).raise_for_status().json()["choices"][0]
+            if choice["finish_reason"] != "length":  # constrained decoding: a whole reply always validates
+                read(choice["message"]["content"], choice["finish_reason"])
+
+
+def test_a_capped_schema_limits_its_list() -> None:
+    from selfinstruct.reply_models import response_format
+
+    capped = response_format("instructions", max_items=8)["json_schema"]["schema"]
+    assert capped["properties"]["instructions"]["maxItems"] == 8
+    assert "maxItems" not in json.dumps(response_format("instructions"))
+    assert "maxItems" not in json.dumps(response_format("classify", max_items=3))

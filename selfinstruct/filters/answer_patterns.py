@@ -75,7 +75,10 @@ _AN_AI = (
     r"(?: (?:language )?model| assistant| chatbot| system)?"
 )
 # What follows "as an AI" in a disclaimer: a comma, "I ...", the end. "As an AI researcher, she" is a job.
-_DISCLAIMER_END = r"(?=\s*[,;:.!?)]|\s*$|\s+(?:i|myself|and|so|therefore|without|with|that|who|developed|created|trained|designed|built)\b)"
+_DISCLAIMER_END = (
+    r"(?=\s*[,;:.!?)]|\s*$|\s+(?:i|myself|and|so|therefore|without|with|that|who|developed|created|trained|"
+    r"designed|built)\b)"
+)
 DISCLAIMER = re.compile(
     rf"\bas {_AN_AI}{_DISCLAIMER_END}"
     rf"|\bi(?:'m| am) (?:just |only |merely |simply )?{_AN_AI}{_DISCLAIMER_END}"

@@ -82,15 +82,16 @@ def task_facts(instruction: str, is_classification: bool = False) -> TaskFacts:
     lowered = instruction.lower()
     tokens = tuple(_WORD.findall(lowered))
     padded = f" {' '.join(tokens)} "
+    normalised = " ".join(lowered.split())
     asks = pat.INSTRUCTION_TERMS.names(tokens, padded, lowered)
     return TaskFacts(
-        instruction=instruction, lowered=lowered, normalised=" ".join(lowered.split()), tokens=tokens,
+        instruction=instruction, lowered=lowered, normalised=normalised, tokens=tokens,
         padded=padded, is_classification=is_classification, asks_refusal="refusal" in asks,
         mentions_ai="ai" in asks, asks_template="template" in asks, code_task="code" in asks,
         asks_repetition="repetition" in asks, asks_copy="copy" in asks, asks_language="language" in asks,
         input_pointer=input_pointer(instruction, lowered) if "pointer" in asks else None,
         scripts=own_scripts(instruction),
-        copied_prompt=next((fragment for fragment in prompt_fragments() if fragment in padded), None),
+        copied_prompt=next((fragment for fragment in prompt_fragments() if fragment in normalised), None),
     )
 
 
@@ -134,7 +135,7 @@ class AnswerChecks:
     def __init__(self, config: AnswerCheckConfig) -> None:
         self.config = config
         self.extra_refusals = pat.words_pattern(config.extra_refusal_phrases) if config.extra_refusal_phrases else None
-        self.fragments = fragments_by_hint(prompt_fragments())
+        self.fragments = prompt_fragments()
         enabled: list[tuple[bool, Check]] = [
             (config.no_input_marker, self._no_input_marker), (config.refusal, self._refusal),
             (config.prompt_leak, self._prompt_leak), (config.restates_instruction, self._restates),
@@ -180,12 +181,9 @@ class AnswerChecks:
     def _prompt_leak(self, facts: TaskFacts, instance: Instance, view: OutputView) -> Verdict:
         if facts.copied_prompt:  # the task itself is our prompt's header, parsed as an instruction
             return drop(ANSWER_PROMPT_LEAK, f"the instruction copies prompt text {facts.copied_prompt.strip()!r}")
-        for hint, fragments in self.fragments:
-            if hint in view.lowered:
-                padded = f" {' '.join(view.tokens)} "
-                for fragment in fragments:
-                    if fragment in padded and fragment not in facts.padded:
-                        return drop(ANSWER_PROMPT_LEAK, f"prompt text {fragment.strip()!r}")
+        for fragment in self.fragments:
+            if fragment in view.normalised:
+                return drop(ANSWER_PROMPT_LEAK, f"prompt text {fragment!r}")
         if view.code_like:
             return KEEP  # "Input:" lines and numbered examples are common in docstrings and comments
         prose = view.prose_lowered
@@ -303,10 +301,11 @@ def own_scripts(text: str) -> frozenset[str]:
 
 @cache
 def prompt_fragments() -> tuple[str, ...]:
-    """Clauses of at least six words from our prompt headers, as padded word strings.
+    """Clauses of at least six words from our prompt headers, lower-cased with single spaces.
 
-    Read from the rendered prompts, so they follow any change to the wording. Clauses with digits
-    ("write 20 new tasks") vary per prompt and are left out.
+    Read from the rendered prompts, so they follow any change to the wording. An output holds one
+    when it copies the header (case and spacing aside); clauses with digits ("write 20 new tasks")
+    vary per prompt and are left out.
     """
     rendered = (
         prompts.render_instruction_prompt([]), prompts.render_classify_prompt(""),
@@ -319,16 +318,8 @@ def prompt_fragments() -> tuple[str, ...]:
         for clause in _CLAUSE.split(header.lower()):
             words = _WORD.findall(clause)
             if len(words) >= _FRAGMENT_MIN_WORDS and not any(word.isdigit() for word in words):
-                fragments.add(f" {' '.join(words)} ")
+                fragments.add(" ".join(clause.split()).strip(" '\"()-"))
     return tuple(sorted(fragments))
-
-
-def fragments_by_hint(fragments: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Fragments grouped under their longest word: an output without that word cannot hold them."""
-    groups: dict[str, list[str]] = {}
-    for fragment in fragments:
-        groups.setdefault(max(fragment.split(), key=len), []).append(fragment)
-    return tuple((hint, tuple(group)) for hint, group in sorted(groups.items()))
 
 
 def _quote(text: str, limit: int = 60) -> str:

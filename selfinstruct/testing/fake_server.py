@@ -15,7 +15,7 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.applications import Starlette
@@ -62,8 +62,9 @@ class FakeTeacherConfig(BaseModel):
     rate_malformed: float = Field(0.0, ge=0, le=1, description="answer 200 with a body that is not valid JSON")
     rate_length: float = Field(0.0, ge=0, le=1, description="cut the reply short with finish_reason 'length'")
     rate_empty_choices: float = Field(0.0, ge=0, le=1, description="answer 200 with choices: []")
-    style: Literal["plain", "chatty", "code", "json", "mixed"] = Field(
-        "plain", description="how text replies are written (see fake_styles): the prompt's layout, a chat "
+    # A plain str (checked by pattern): the command line builds its flags from these annotations.
+    style: str = Field(
+        "plain", pattern="^(?:plain|chatty|code|json|mixed)$", description="how text replies are written (see fake_styles): the prompt's layout, a chat "
                              "answer with preamble and markdown, code answers, JSON bodies, or a seeded mix")
 
     @model_validator(mode="after")
