@@ -244,20 +244,23 @@ async def request_cpu(base_url: str, concurrency: int, n: int = 2000) -> dict[st
 
 
 def fake_scenario(latency: float, capacity: int, target: int, serial_seconds: float, work: Path,
-                  apis: list[str]) -> list[str]:
+                  apis: list[str], modes: tuple[bool, ...] = (False, True)) -> list[str]:
     server = FakeServer(latency, capacity)
     lines: list[str] = []
     try:
         results, configs = [], []
         for api in apis:
-            config = build_config({"backend": "openai", "base_url": [server.base_url], "api": api,
-                                   "out": work / f"ours-{capacity}-{api}", "target": target, "concurrency": capacity,
-                                   "model": "fake-teacher"})
-            cpu0 = server.cpu_seconds()
-            ours = run_ours(f"ours, {api} (batch {config.batch_prompts})", config, server)
-            ours.server_cpu = server.cpu_seconds() - cpu0
-            results.append(ours)
-            configs.append(config)
+            for adaptive in modes:
+                config = build_config({"backend": "openai", "base_url": [server.base_url], "api": api,
+                                       "out": work / f"ours-{capacity}-{api}-{adaptive}", "target": target,
+                                       "concurrency": capacity, "model": "fake-teacher",
+                                       "adaptive_concurrency": adaptive})
+                cpu0 = server.cpu_seconds()
+                mode = "adaptive, ceiling" if adaptive else "fixed concurrency"
+                ours = run_ours(f"ours, {api} (batch {config.batch_prompts}), {mode} {capacity}", config, server)
+                ours.server_cpu = server.cpu_seconds() - cpu0
+                results.append(ours)
+                configs.append(config)
         # The reference on the first API asked for (Alpaca used the completions API, 5 prompts at a time).
         loop = SerialLoop(configs[0], server.base_url, "fake-teacher", work / f"serial-{capacity}")
         serial = asyncio.run(loop.run(serial_seconds))
@@ -319,12 +322,15 @@ def main() -> None:
     parser.add_argument("--apis", nargs="+", default=["completions", "chat"], choices=["completions", "chat"],
                         help="our pipeline on each API: completions batches prompts (the vllm default), chat cannot")
     parser.add_argument("--serial-seconds", type=float, default=30.0)
+    parser.add_argument("--concurrency", nargs="+", default=["fixed", "adaptive"], choices=["fixed", "adaptive"],
+                        help="fixed: always C in flight (--no-adaptive-concurrency); adaptive: found by AIMD, C the ceiling")
     parser.add_argument("--cpu-minutes", type=float, default=0.0, help="also the real CPU teacher, this long each")
     args = parser.parse_args()
     lines = [HEADER]
     with tempfile.TemporaryDirectory() as tmp:
         for capacity in args.capacities:
-            lines += fake_scenario(args.latency, capacity, args.target, args.serial_seconds, Path(tmp), args.apis)
+            modes = tuple(mode == "adaptive" for mode in args.concurrency)
+            lines += fake_scenario(args.latency, capacity, args.target, args.serial_seconds, Path(tmp), args.apis, modes)
             print("\n".join(lines), flush=True)
         if args.cpu_minutes:
             lines += cpu_scenario(args.cpu_minutes, Path(tmp))

@@ -170,8 +170,13 @@ class GrowConfig(BaseModel):
     alpaca_tasks: int = Field(20, ge=1, description="tasks asked for per alpaca prompt")
     instances_per_task: int = Field(2, ge=1, le=5, description="input/output instances asked for per task")
     concurrency: int | None = Field(
-        None, ge=1, description="teacher requests in flight at most; default 4 for cpu (llama.cpp serves one "
-                                "at a time), 128 otherwise (a vLLM server batches that many)")
+        None, ge=1, description="teacher prompts in flight at most (the ceiling of the adaptive limit); default 4 "
+                                "for cpu (llama.cpp serves one at a time), 128 otherwise (a vLLM server batches "
+                                "that many)")
+    adaptive_concurrency: bool = Field(
+        True, description="find how many prompts each endpoint takes at once, up to concurrency: start at 4, grow "
+                          "while latency holds, back off on timeouts, 429s and rising latency (AIMD); off: always "
+                          "concurrency")
     batch_prompts: int | None = Field(
         None, ge=1, le=256, description="prompts per completions request (the API takes a list); default 32 on "
                                         "the completions API, 1 for cpu (llama.cpp serves one at a time) and chat")
@@ -179,12 +184,19 @@ class GrowConfig(BaseModel):
         None, ge=1, le=64, description="rounds in flight at once; round N shows machine demos accepted by round "
                                        "N - pipeline_rounds. Default 1 for cpu, 16 otherwise")
     request_timeout: float = Field(120.0, gt=0, description="seconds per teacher request")
-    max_attempts: int = Field(5, ge=1, description="tries per request before it is dead-lettered")
-    requests_per_minute: int | None = Field(None, ge=1, description="request rate limit; else learned from x-ratelimit-* headers")
+    max_attempts: int = Field(5, ge=1, description="tries of a request the server answers unusably (malformed "
+                                                   "body, no choices) before it is dead-lettered")
+    retry_budget: float = Field(
+        600.0, ge=0, description="seconds a request keeps retrying connection errors, timeouts, 408/409/429 and 5xx "
+                                 "before it is dead-lettered; while every endpoint is down, requests wait (probing "
+                                 "GET /models) up to this long instead of spending attempts")
+    requests_per_minute: int | None = Field(
+        None, ge=1, description="request rate limit; else learned from x-ratelimit-* headers")
     tokens_per_minute: int | None = Field(
         None, ge=1, description="token rate limit; else learned from x-ratelimit-* headers")
     failure_window: int = Field(200, ge=1, description="recent requests judged for failure_threshold")
-    failure_threshold: float = Field(0.5, gt=0, le=1, description="stop when this share of the last failure_window requests failed for good")
+    failure_threshold: float = Field(
+        0.5, gt=0, le=1, description="stop when this share of the last failure_window requests failed for good")
     max_rounds: int | None = Field(None, ge=1, description="stop after this many rounds in this run")
     # Prompts, not HTTP requests: a completions request carries up to batch_prompts of them.
     max_prompts: int | None = Field(

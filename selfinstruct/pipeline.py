@@ -236,6 +236,7 @@ class GrowSession:
             concurrency=config.concurrency or 1, requests_per_minute=config.requests_per_minute,
             tokens_per_minute=config.tokens_per_minute, failure_window=config.failure_window,
             failure_threshold=config.failure_threshold, batch_prompts=config.batch_prompts or 1,
+            retry_budget=config.retry_budget, adaptive=config.adaptive_concurrency,
             schema_dialect=LLAMA_CPP_PYTHON if config.backend == "cpu" else OPENAI_SCHEMA,
         )
 

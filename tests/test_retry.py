@@ -4,7 +4,7 @@ import httpx
 import openai
 import pytest
 
-from selfinstruct.teacher.retry import MAX_WAIT, BadReply, retry_after, should_retry, wait_seconds
+from selfinstruct.teacher.retry import MAX_BACKOFF, MAX_WAIT, BadReply, retry_after, should_retry, wait_seconds
 
 REQUEST = httpx.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
 
@@ -42,7 +42,7 @@ def test_retry_after_header_wins_and_is_capped() -> None:
     assert wait_seconds(1, _status_error(429, {"retry-after": "9999"})) == MAX_WAIT
 
 
-@pytest.mark.parametrize(("attempt", "ceiling"), [(1, 0.5), (2, 1.0), (3, 2.0), (10, MAX_WAIT)])
+@pytest.mark.parametrize(("attempt", "ceiling"), [(1, 0.5), (2, 1.0), (3, 2.0), (10, MAX_BACKOFF)])
 def test_backoff_is_jittered_below_an_exponential_ceiling(attempt: int, ceiling: float) -> None:
     rng = random.Random(1)
     waits = [wait_seconds(attempt, _status_error(500), rng) for _ in range(200)]

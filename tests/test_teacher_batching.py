@@ -183,3 +183,77 @@ def test_a_batched_grow_under_30_percent_faults_reaches_its_target_and_counts_ev
     assert stats["prompts"] == answered + result.usage.retried
     with Store.open(tmp_path) as store:
         assert store.count("replies") == result.usage.requests
+
+
+# --- per-prompt timeouts inside a batch ---------------------------------------------------------------------
+
+
+class SlowSequenceServer:
+    """A completions server whose prompts containing "SLOW" take `slow_seconds`; the rest answer at once.
+    A list waits for its slowest prompt, as a batching server's request does. Records every list it got."""
+
+    def __init__(self, slow_seconds: float) -> None:
+        self.slow_seconds = slow_seconds
+        self.received: list[list[str]] = []
+
+    async def __call__(self, scope: dict, receive: object, send: object) -> None:
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse
+
+        request = Request(scope, receive)  # type: ignore[arg-type]
+        if scope["path"].endswith("/models"):
+            await JSONResponse({"object": "list", "data": [{"id": "m", "object": "model"}]})(scope, receive, send)
+            return
+        body = await request.json()
+        prompts = [body["prompt"]] if isinstance(body["prompt"], str) else body["prompt"]
+        self.received.append(prompts)
+        if any("SLOW" in prompt for prompt in prompts):
+            await asyncio.sleep(self.slow_seconds)
+        choices = [{"index": i, "text": f"answer to {p}", "finish_reason": "stop"} for i, p in enumerate(prompts)]
+        usage = {"prompt_tokens": 10 * len(prompts), "completion_tokens": 3 * len(prompts)}
+        await JSONResponse({"object": "text_completion", "choices": choices, "usage": usage})(scope, receive, send)
+
+
+def _batch_of_32(slow: bool) -> list[TeacherRequest]:
+    prompts = [f"prompt {i}" + (" SLOW" if slow and i == 7 else "") for i in range(32)]
+    return [TeacherRequest(stage="classify", prompt=p, decoding=SELF_INSTRUCT_CLASSIFY) for p in prompts]
+
+
+async def _ask_each(teacher: OpenAITeacher, requests: list[TeacherRequest]) -> list[object]:
+    try:
+        return list(await asyncio.gather(*(teacher.complete(r) for r in requests), return_exceptions=True))
+    finally:
+        await teacher.close()
+
+
+def _teacher(url: str, **options: object) -> OpenAITeacher:
+    return OpenAITeacher(base_urls=[url], model="m", api="completions", batch_prompts=32, concurrency=32,
+                         adaptive=False, timeout=1.0, **options)
+
+
+def test_a_batch_gets_more_time_than_one_prompt_so_one_slow_sequence_resends_nothing() -> None:
+    from selfinstruct.testing.serve import serve_asgi
+
+    # 32 prompts may take 1 + 31/16 ~ 2.9 timeouts: a sequence of 2 s fits, though one prompt's timeout is 1 s.
+    server = SlowSequenceServer(slow_seconds=2.0)
+    with serve_asgi(server) as url:
+        replies = asyncio.run(_ask_each(_teacher(url), _batch_of_32(slow=True)))
+    assert all(isinstance(reply, TeacherReply) for reply in replies)
+    assert [len(prompts) for prompts in server.received] == [32]  # one request, nothing sent again
+
+
+def test_a_timed_out_batch_is_retried_prompt_by_prompt_so_the_slow_one_fails_alone() -> None:
+    from selfinstruct.teacher.openai_compat import TeacherRequestFailed
+    from selfinstruct.testing.serve import serve_asgi
+
+    server = SlowSequenceServer(slow_seconds=6.0)  # longer than the batch's ~2.9 s: the batch times out
+    with serve_asgi(server, timeout_graceful_shutdown=1) as url:
+        replies = asyncio.run(_ask_each(_teacher(url, retry_budget=4.0), _batch_of_32(slow=True)))
+    failed = [i for i, reply in enumerate(replies) if not isinstance(reply, TeacherReply)]
+    assert failed == [7] and isinstance(replies[7], TeacherRequestFailed)
+    assert replies[7].error_class == "timeout"
+    batches = [prompts for prompts in server.received if len(prompts) > 1]
+    assert len(batches) == 1  # the timed-out batch was not sent again as a batch
+    alone = [prompts[0] for prompts in server.received if len(prompts) == 1]
+    assert sorted(set(alone)) == sorted(f"prompt {i}" + (" SLOW" if i == 7 else "") for i in range(32))
+    assert all(alone.count(f"prompt {i}") == 1 for i in range(32) if i != 7)  # each fast prompt once more, alone

@@ -42,7 +42,8 @@ def test_a_crashed_round_is_resumed_from_its_stored_answers(tmp_path: Path) -> N
     # The crash: a teacher failing 60% of requests (one attempt each) trips the failure window mid-round,
     # after some replies were stored and before the round could commit.
     with FakeTeacher(FakeTeacherConfig(seed=3, rate_500=0.6)) as failing:
-        crashing = build_config({**values, "base_url": [failing.base_url], "max_attempts": 1, "failure_window": 20})
+        crashing = build_config({**values, "base_url": [failing.base_url], "max_attempts": 1, "retry_budget": 0,
+                                 "failure_window": 20})
         with pytest.raises(TeacherError, match="failure threshold"):
             grow(crashing)
     with Store.open(tmp_path) as store:

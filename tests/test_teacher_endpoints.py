@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from selfinstruct.teacher.base import TeacherRequest
 from selfinstruct.teacher.endpoints import Endpoint, EndpointPool
 from selfinstruct.teacher.openai_compat import OpenAITeacher
@@ -105,3 +107,112 @@ def test_a_dead_endpoint_is_set_aside_and_the_live_one_answers_everything() -> N
     dead_endpoint, live_endpoint = teacher.pool.endpoints
     assert dead_endpoint.cooldowns >= 1  # it was set aside
     assert dead_endpoint.sent < 30 and live_endpoint.sent >= 60
+
+
+# --- outages: probing instead of spending attempts ----------------------------------------------------------
+
+
+class ScriptedProbe:
+    """Answers GET /models as scripted: fails while `down` is set, and counts its calls."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.calls = 0
+
+    async def __call__(self, endpoint: Endpoint) -> None:
+        self.calls += 1
+        if self.down:
+            raise ConnectionRefusedError(111, "Connect call failed")
+
+
+async def _yield(seconds: float) -> None:
+    await asyncio.sleep(0.001)  # the test moves the clock; the prober only lets others run
+
+
+def _probed_pool(clock: FakeClock, probe: ScriptedProbe, budget: float = 30.0) -> EndpointPool[str]:
+    return EndpointPool([Endpoint("http://a/v1", ["client"])], probe=probe, probe_every=2.0, outage_budget=budget,
+                        clock=clock, sleep=_yield)
+
+
+async def _settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0.002)
+
+
+def test_a_refused_connection_sets_the_endpoint_aside_until_a_probe_answers(caplog) -> None:
+    clock, probe = FakeClock(), ScriptedProbe()
+
+    async def scenario() -> tuple[str, float]:
+        pool = _probed_pool(clock, probe)
+        a = await pool.acquire()
+        pool.release(a, CONNECTION, unreachable="connection refused")  # one refusal is enough
+        assert pool.choose() is None
+        waiting = asyncio.ensure_future(pool.acquire())
+        clock.now = 2.0  # the cool-down is over: the first probe fails
+        await _settle()
+        assert not waiting.done()
+        clock.now = 10.0
+        probe.down = False  # the server is back
+        chosen = await waiting
+        await pool.close()
+        return chosen.base_url, clock.now
+
+    with caplog.at_level("WARNING"):
+        url, _ = asyncio.run(scenario())
+    assert url == "http://a/v1" and probe.calls >= 2
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("teacher down since" in m for m in messages) == 1  # once, not per request
+    assert any("waiting up to 30 s" in m and "connection refused" in m for m in messages)
+    assert any(m.startswith("teacher back after") for m in messages)
+
+
+def test_a_teacher_down_longer_than_the_budget_raises_for_every_waiting_request() -> None:
+    from selfinstruct.errors import TeacherUnavailable
+
+    clock, probe = FakeClock(), ScriptedProbe()
+
+    async def scenario() -> list[BaseException | Endpoint]:
+        pool = _probed_pool(clock, probe, budget=30.0)
+        a = await pool.acquire()
+        pool.release(a, CONNECTION, unreachable="connection refused")
+        waiting = [asyncio.ensure_future(pool.acquire()) for _ in range(3)]
+        clock.now = 2.0  # the first probe fails: down since now
+        await _settle()
+        clock.now = 40.0  # and it still fails
+        await _settle()
+        pool.wake()
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        await pool.close()
+        return results
+
+    results = asyncio.run(scenario())
+    assert all(isinstance(result, TeacherUnavailable) for result in results)
+    assert "longer than the retry budget of 30 s" in str(results[0]) and "connection refused" in str(results[0])
+
+
+def test_an_endpoint_cooling_off_after_errors_it_answered_is_not_down() -> None:
+    clock, probe = FakeClock(), ScriptedProbe()
+    probe.down = False  # GET /models answers: the server is up, only its completions fail
+
+    async def scenario() -> bool:
+        pool = _probed_pool(clock, probe, budget=1.0)
+        for _ in range(8):
+            a = await pool.acquire()
+            pool.release(a, SERVER_ERROR)
+        clock.now = 100.0  # far past the outage budget: still no TeacherUnavailable
+        chosen = await pool.acquire()
+        await pool.close()
+        return chosen is pool.endpoints[0]
+
+    assert asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("limit", "outstanding", "prompts", "room"),
+                         [(4, 0, 32, True), (4, 3, 1, True), (4, 4, 1, False), (4, 2, 3, False), (None, 500, 32, True)])
+def test_room_on_an_endpoint_follows_its_adaptive_limit(limit: int | None, outstanding: int, prompts: int,
+                                                        room: bool) -> None:
+    from selfinstruct.teacher.adaptive import AimdLimit
+
+    endpoint = Endpoint("a", ["client"], limit=AimdLimit(ceiling=128, start=limit) if limit else None)
+    endpoint.outstanding = outstanding
+    assert endpoint.room_for(prompts) is room  # an idle endpoint takes any batch

@@ -70,7 +70,8 @@ def test_the_cli_summary_names_every_failure_cause(tmp_path: Path) -> None:
 def test_a_teacher_that_keeps_failing_stops_the_run_with_one_clear_error(tmp_path: Path) -> None:
     with FakeTeacher(FakeTeacherConfig(seed=1, rate_500=1.0)) as teacher:
         config = build_config({"backend": "openai", "base_url": [teacher.base_url], "out": tmp_path, "target": 10,
-                               "max_attempts": 2, "failure_window": 20, "prompts_per_round": 40})
+                               "max_attempts": 2, "retry_budget": 1, "failure_window": 20,
+                               "prompts_per_round": 40})
         with pytest.raises(TeacherError, match=r"stopping: 20 of the last 20 teacher requests failed .*"
                                                r"server_error 20.*failure threshold of 50%"):
             grow(config)
@@ -82,7 +83,7 @@ def test_a_teacher_that_keeps_failing_stops_the_run_with_one_clear_error(tmp_pat
 def test_the_cli_maps_a_failing_teacher_to_exit_code_3(tmp_path: Path) -> None:
     with FakeTeacher(FakeTeacherConfig(seed=1, rate_503=1.0)) as teacher:
         args = ["grow", "--out", str(tmp_path), "--target", "5", "--backend", "openai", "--base-url",
-                teacher.base_url, "--max-attempts", "1", "--prompts-per-round", "30"]
+                teacher.base_url, "--max-attempts", "1", "--retry-budget", "0", "--prompts-per-round", "30"]
         result = CliRunner().invoke(app, args, env={"OPENAI_API_KEY": ""}, terminal_width=400)
     assert result.exit_code == 3
     assert "failure threshold" in result.output and "Traceback" not in result.output

@@ -20,26 +20,25 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import openai
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-)
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from ..config import Api
-from ..errors import TeacherError
-from ..sanitize import replace_lone_surrogates
+from ..errors import TeacherError, TeacherUnavailable
+from .adaptive import AimdLimit
 from .base import TeacherReply, TeacherRequest
 from .batching import PromptBatcher
+from .bodies import read_batch as _read_batch
+from .bodies import read_reply as _read_reply
 from .endpoints import Endpoint, EndpointPool
 from .limits import FailureWindow, RateLimiter, TeacherFailing
 from .retry import (
-    EMPTY_CHOICES,
-    MALFORMED,
+    COUNTED_FAILURES,
+    RATE_LIMITED,
+    TIMEOUT,
     BadReply,
     error_class,
     should_retry,
+    unreachable_cause,
     wait_seconds,
 )
 from .usage import Usage
@@ -58,6 +57,11 @@ CONNECTIONS_PER_CLIENT = 8
 # its default httpx one (measured: 1.2 vs 2.0 ms); we use it when it is installed.
 _AIOHTTP = getattr(openai, "DefaultAioHttpClient", None)
 CHARS_PER_TOKEN = 4  # rough prompt-token estimate for the tokens-per-minute limit
+PROBE_TIMEOUT = 10.0  # seconds a GET /models may take before the endpoint counts as not answering
+# A batch's sequences run side by side on a batching server, but it waits for the longest of its n and a
+# server with fewer free slots queues the rest: it gets more time than one prompt, growing with its size,
+# so one slow sequence does not make the other prompts be sent again (32 prompts: 3x the timeout).
+BATCH_TIMEOUT_GROWTH = 1 / 16
 OPENAI_SCHEMA = "openai"
 LLAMA_CPP_PYTHON = "llama-cpp-python"
 _Read = TypeVar("_Read")
@@ -87,6 +91,9 @@ class OpenAITeacher:
     failure_window: int = 200
     failure_threshold: float = 0.5
     batch_prompts: int = 1  # completions API: prompts per request (see batching.py)
+    retry_budget: float = 600.0  # seconds to keep retrying connection errors, timeouts, 429 and 5xx
+    adaptive: bool = True  # find each endpoint's concurrency (adaptive.py); `concurrency` is the ceiling
+    start_concurrency: int = 4
     schema_dialect: str = OPENAI_SCHEMA  # how the server takes a JSON schema (see _response_format)
     retries: int = 0
 
@@ -97,18 +104,24 @@ class OpenAITeacher:
         per_client = min(self.concurrency, CONNECTIONS_PER_CLIENT)
         # One TLS context for all clients: building one loads the CA bundle (0.1 s each, measured).
         self._tls = create_ssl_context()
-        self.pool: EndpointPool[openai.AsyncOpenAI] = EndpointPool([
-            Endpoint(url, [self._client(url, per_client) for _ in range(shards)]) for url in self.base_urls
-        ])
+        self.pool: EndpointPool[openai.AsyncOpenAI] = EndpointPool(
+            [Endpoint(url, [self._client(url, per_client) for _ in range(shards)], limit=self._limit())
+             for url in self.base_urls],
+            probe=self._probe, describe=_why, outage_budget=self.retry_budget)
         self.limiter = RateLimiter(self.requests_per_minute, self.tokens_per_minute)
         self.health = FailureWindow(self.failure_window, self.failure_threshold)
         self._slots = asyncio.Semaphore(self.concurrency)
         self._path = "/chat/completions" if self.api == "chat" else "/completions"
+        self._reachable: asyncio.Future[None] | None = None
+        self._running: set[asyncio.Task[Any]] = set()
         self._batcher: PromptBatcher | None = None
         if self.batch_prompts > 1:
             if self.api != "completions":
                 raise TeacherError("batching prompts needs the completions API: a chat request holds one conversation")
             self._batcher = PromptBatcher(self._send_batch, self.batch_prompts)
+
+    def _limit(self) -> AimdLimit | None:
+        return AimdLimit(ceiling=self.concurrency, start=self.start_concurrency) if self.adaptive else None
 
     def _client(self, url: str, connections: int) -> openai.AsyncOpenAI:
         # max_retries=0: tenacity is the only layer that retries, so attempts stay bounded.
@@ -127,44 +140,60 @@ class OpenAITeacher:
                                  f"{', '.join(self.base_urls)} (dead letters are in the store)")
 
     async def complete(self, request: TeacherRequest, usage: Usage | None = None) -> TeacherReply:
-        """The reply to `request`; raises TeacherRequestFailed once its attempts are used up."""
+        """The reply to `request`; raises TeacherRequestFailed once its attempts or its retry budget are used
+        up, TeacherUnavailable when no endpoint has answered since the start or the teacher stays down."""
         self.raise_if_failing()
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)  # close() cancels what is still retrying, so nothing outlives the clients
         try:
-            try:
-                # Most requests succeed at once: the retry machinery starts with the first failure.
-                reply = await self._attempt(request, usage)
-            except (openai.OpenAIError, BadReply) as first:
-                if not should_retry(first) or self.max_attempts < 2:
-                    raise
-                reply = await self._retried(request, usage, first)
+            await self._check_reachable()
+            reply = await self._with_retries(request, usage)
         except (openai.OpenAIError, BadReply) as err:
             kind = error_class(err)
             self.health.record(kind)
-            raise TeacherRequestFailed(_describe(err, self.max_attempts), kind) from None
+            raise TeacherRequestFailed(_describe(err), kind) from None
+        finally:
+            self._running.discard(task)  # type: ignore[arg-type]
         self.health.record(None)
         return reply
 
-    async def _retried(self, request: TeacherRequest, usage: Usage | None, first: BaseException) -> TeacherReply:
-        """Attempts 2 to max_attempts, with tenacity: backoff with jitter, Retry-After honoured."""
-        self._count_retry(1, first)
-        await asyncio.sleep(wait_seconds(1, first))
+    async def _with_retries(self, request: TeacherRequest, usage: Usage | None) -> TeacherReply:
+        """Every attempt of one request, through tenacity: backoff with jitter, Retry-After honoured."""
+        alone = False  # after a batched attempt timed out, the prompt goes on its own
+        failing_since: list[float] = []  # the budget runs from the first failure, not from the queue's wait
         retrying = AsyncRetrying(
-            retry=retry_if_exception(should_retry), stop=stop_after_attempt(self.max_attempts - 1), reraise=True,
-            # tenacity numbers these attempts from 1; they are attempts 2, 3, ... of the request
-            wait=lambda state: wait_seconds(state.attempt_number + 1, _error_of(state)),
-            before_sleep=lambda state: self._count_retry(state.attempt_number + 1, _error_of(state)),
+            retry=retry_if_exception(should_retry), reraise=True,
+            stop=lambda state: self._out_of_budget(state, failing_since),
+            wait=lambda state: wait_seconds(state.attempt_number, _error_of(state)),
+            before_sleep=lambda state: self._count_retry(state.attempt_number, _error_of(state)),
         )
         async for attempt in retrying:
             with attempt:
-                reply = await self._attempt(request, usage)
+                try:
+                    reply = await self._attempt(request, usage, alone)
+                except openai.APITimeoutError:
+                    alone = self._batcher is not None
+                    raise
         return reply
 
-    async def _attempt(self, request: TeacherRequest, usage: Usage | None) -> TeacherReply:
+    def _out_of_budget(self, state: RetryCallState, failing_since: list[float]) -> bool:
+        """Answered failures (malformed, no choices) stop after max_attempts; the rest once the request has
+        been failing for retry_budget s (waiting for a slot before its first attempt does not count)."""
+        now = time.monotonic()
+        if not failing_since:
+            failing_since.append(now)
+        error = _error_of(state)
+        if error is not None and error_class(error) in COUNTED_FAILURES:
+            return state.attempt_number >= self.max_attempts
+        return now - failing_since[0] >= self.retry_budget
+
+    async def _attempt(self, request: TeacherRequest, usage: Usage | None, alone: bool = False) -> TeacherReply:
         # The slot is held for the attempt only, not for the backoff sleep between attempts; a batched
         # prompt holds one too, so `concurrency` counts prompts in flight, as a server's batch does.
         async with self._slots:
             try:
-                if self._batcher is not None:
+                if self._batcher is not None and not alone:
                     return await self._batcher.submit(request)
                 tokens = len(request.prompt) // CHARS_PER_TOKEN + request.decoding.max_tokens
                 return await self._post(self._body(request), tokens, self._read_one)
@@ -179,42 +208,96 @@ class OpenAITeacher:
         body["prompt"] = [request.prompt for request in requests]
         prompt_chars = [len(request.prompt) for request in requests]
         tokens = sum(prompt_chars) // CHARS_PER_TOKEN + len(requests) * requests[0].decoding.max_tokens
-        return await self._post(body, tokens, lambda content, seconds: _read_batch(content, prompt_chars, seconds))
+        return await self._post(body, tokens, lambda content, seconds: _read_batch(content, prompt_chars, seconds),
+                                len(requests))
 
     def _read_one(self, content: bytes, seconds: float) -> TeacherReply:
         return _read_reply(content, self.api, seconds)
 
-    async def _post(self, body: dict[str, Any], tokens: int, read: Callable[[bytes, float], _Read]) -> _Read:
-        """POST to the least busy endpoint within the rate limits; `read` turns the body into replies.
-
-        A body `read` rejects (BadReply) counts against the endpoint, like an HTTP error.
+    async def _post(self, body: dict[str, Any], tokens: int, read: Callable[[bytes, float], _Read],
+                    prompts: int = 1) -> _Read:
+        """POST to the least loaded endpoint with room, within the rate limits; `read` turns the body into
+        replies. A body `read` rejects (BadReply) counts against the endpoint, like an HTTP error.
         """
         await self.limiter.acquire(tokens)
-        endpoint = await self.pool.acquire()
+        endpoint = await self.pool.acquire(prompts)
+        limit, in_flight = endpoint.limit, endpoint.outstanding
+        epoch = limit.epoch if limit is not None else 0
         shard = endpoint.take_client()
+        options: Any = {"timeout": self.timeout * (1 + (prompts - 1) * BATCH_TIMEOUT_GROWTH)} if prompts > 1 else {}
         started = time.perf_counter()
         outcome: str | None = "cancelled"  # neither a success nor an endpoint fault
+        unreachable: str | None = None
         try:
-            response = await endpoint.clients[shard].post(self._path, cast_to=Response, body=body)
-            result = read(response.content, time.perf_counter() - started)
+            response = await endpoint.clients[shard].post(self._path, cast_to=Response, body=body, options=options)
+            seconds = time.perf_counter() - started
+            result = read(response.content, seconds)
             outcome = None
+            if limit is not None:
+                cuts = limit.decreases
+                limit.answered(seconds, _longest(result), prompts, in_flight, epoch, started + seconds)
+                if limit.decreases != cuts:
+                    log.info("teacher %s: latency rose, %d prompts in flight at most now", endpoint.base_url,
+                             limit.allowed)
         except (openai.OpenAIError, BadReply) as err:
             outcome = error_class(err)
+            unreachable = unreachable_cause(err)
+            if limit is not None and outcome in (TIMEOUT, RATE_LIMITED) and epoch == limit.epoch:
+                limit.overloaded(epoch)
+                log.info("teacher %s: %s, %d prompts in flight at most now", endpoint.base_url, outcome,
+                         limit.allowed)
             raise
         finally:
             endpoint.give_client(shard)
-            self.pool.release(endpoint, outcome)
+            self.pool.release(endpoint, outcome, prompts, unreachable)
         self.limiter.observe(response.headers)
         return result
+
+    async def _check_reachable(self) -> None:
+        """Once per teacher: probe every endpoint. One that cannot be reached is set aside; none reachable
+        (a wrong --base-url, a server not started) raises at once, naming each URL and what happened."""
+        if self._reachable is None:
+            self._reachable = asyncio.ensure_future(self._probe_all())
+        await asyncio.shield(self._reachable)
+
+    async def _probe_all(self) -> None:
+        outcomes = await asyncio.gather(*(self._probe(e) for e in self.pool.endpoints), return_exceptions=True)
+        failed = [(endpoint, err) for endpoint, err in zip(self.pool.endpoints, outcomes) if err is not None]
+        if len(failed) == len(self.pool.endpoints):
+            causes = "; ".join(f"{endpoint.base_url}: {_why(err)}" for endpoint, err in failed)
+            raise TeacherUnavailable(f"the teacher cannot be reached ({causes}); check --base-url and that the "
+                                     f"server is running")
+        for endpoint, err in failed:
+            log.warning("teacher endpoint %s cannot be reached (%s); set aside", endpoint.base_url, _why(err))
+            endpoint.last_error, endpoint.unanswered = _why(err), True
+            self.pool.set_aside(endpoint)
+
+    async def _probe(self, endpoint: Endpoint[openai.AsyncOpenAI]) -> None:
+        """Returns when the endpoint answers GET /models with any HTTP status (a 401 or 404 is an answer)."""
+        try:
+            await endpoint.clients[0].get("/models", cast_to=Response, options={"timeout": PROBE_TIMEOUT})
+        except openai.APIStatusError:
+            return
 
     def _body(self, request: TeacherRequest) -> dict[str, Any]:
         return request_body(request, self.api, self.model, self.schema_dialect)
 
     def _count_retry(self, failed_attempt: int, error: BaseException | None) -> None:
         self.retries += 1
-        log.info("retrying a %s request (attempt %d): %s", self.api, failed_attempt, _short(error))
+        log.info("retrying a %s request (attempt %d failed): %s", self.api, failed_attempt, _short(error))
 
     async def close(self) -> None:
+        for endpoint in self.pool.endpoints:
+            if endpoint.limit is not None and endpoint.sent:
+                log.info("teacher %s: at most %d prompts in flight, adaptive limit %d at the end (%d decreases)",
+                         endpoint.base_url, endpoint.max_outstanding, endpoint.limit.allowed, endpoint.limit.decreases)
+        if self._reachable is not None and not self._reachable.done():
+            self._reachable.cancel()
+        running = [task for task in self._running if task is not asyncio.current_task()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        await self.pool.close()
         if self._batcher is not None:
             await self._batcher.close()
         for endpoint in self.pool.endpoints:
@@ -254,87 +337,6 @@ def _response_format(text: str, dialect: str) -> dict[str, Any]:
     return value
 
 
-def _read_reply(content: bytes, api: Api, seconds: float) -> TeacherReply:
-    """The first choice of a completion body; BadReply when the body is not one."""
-    data, choices = _parse_body(content)
-    text, finish = _choice_text(choices[0], api)
-    usage = data.get("usage") or {}
-    return TeacherReply(text=text, finish_reason=finish, prompt_tokens=usage.get("prompt_tokens") or 0,
-                        completion_tokens=usage.get("completion_tokens") or 0, seconds=seconds)
-
-
-def _read_batch(content: bytes, prompt_chars: list[int], seconds: float) -> list[TeacherReply | Exception]:
-    """One outcome per prompt of a completions batch, from the choice with that prompt's index.
-
-    The body's token counts cover the batch: each prompt gets a share in proportion to its
-    prompt's and its reply's length, and the shares add up to the totals, so budgets stay exact.
-    """
-    data, choices = _parse_body(content)
-    by_index: dict[int, object] = {}
-    for position, choice in enumerate(choices):
-        index = choice.get("index", position) if isinstance(choice, dict) else position
-        by_index.setdefault(index if isinstance(index, int) else position, choice)
-    read: list[tuple[str, str | None] | BadReply] = []
-    for index in range(len(prompt_chars)):
-        if index not in by_index:
-            read.append(BadReply(f"the server answered no choice for prompt {index} of the batch", EMPTY_CHOICES))
-            continue
-        try:
-            read.append(_choice_text(by_index[index], "completions"))
-        except BadReply as err:
-            read.append(err)
-    usage = data.get("usage") or {}
-    answered = [(chars, item) for chars, item in zip(prompt_chars, read) if not isinstance(item, BadReply)]
-    prompt_shares = iter(_shares(usage.get("prompt_tokens"), [chars for chars, _ in answered]))
-    completion_shares = iter(_shares(usage.get("completion_tokens"), [len(text) + 1 for _, (text, _) in answered]))
-    outcomes: list[TeacherReply | Exception] = []
-    for item in read:
-        if isinstance(item, BadReply):
-            outcomes.append(item)
-        else:
-            outcomes.append(TeacherReply(text=item[0], finish_reason=item[1], prompt_tokens=next(prompt_shares),
-                                         completion_tokens=next(completion_shares), seconds=seconds))
-    return outcomes
-
-
-def _parse_body(content: bytes) -> tuple[dict[str, Any], list[Any]]:
-    try:
-        data = json.loads(content)
-        choices = data.get("choices")
-    except (ValueError, AttributeError):
-        raise BadReply("the server answered with malformed JSON", MALFORMED) from None
-    if not choices:
-        raise BadReply("the server answered with no choices", EMPTY_CHOICES)
-    if not isinstance(choices, list):
-        raise BadReply("the server answered with a choice of the wrong shape", MALFORMED)
-    return data, choices
-
-
-def _choice_text(choice: Any, api: Api) -> tuple[str, str | None]:
-    """(text, finish_reason) of one choice; BadReply when it has the wrong shape."""
-    try:
-        # JSON escapes can carry lone surrogates ("\ud800"), which no UTF-8 writer (SQLite, files) accepts.
-        text = replace_lone_surrogates((choice["message"]["content"] if api == "chat" else choice["text"]) or "")
-        finish = choice.get("finish_reason")
-        if finish is not None and not isinstance(finish, str):
-            raise TypeError(finish)
-        return text, replace_lone_surrogates(finish) if finish else finish
-    except (KeyError, TypeError, AttributeError, IndexError, ValueError):
-        raise BadReply("the server answered with a choice of the wrong shape", MALFORMED) from None
-
-
-def _shares(total: Any, weights: list[int]) -> list[int]:
-    """`total` split in proportion to `weights` (largest remainders), summing to `total` exactly."""
-    total = total if isinstance(total, int) and total > 0 else 0
-    if not any(weights):
-        weights = [1] * len(weights)
-    exact = [total * weight / sum(weights) for weight in weights]
-    shares = [int(x) for x in exact]
-    for i in sorted(range(len(exact)), key=lambda i: shares[i] - exact[i])[: total - sum(shares)]:
-        shares[i] += 1
-    return shares
-
-
 def _error_of(state: RetryCallState) -> BaseException | None:
     return state.outcome.exception() if state.outcome else None
 
@@ -347,10 +349,31 @@ def _short(error: BaseException | None) -> str:
     return type(error).__name__ if error else "unknown"
 
 
-def _describe(error: BaseException, attempts: int) -> str:
+def _longest(result: object) -> int:
+    """Completion tokens of the longest reply in `result` (one reply, or a batch's outcomes)."""
+    if isinstance(result, TeacherReply):
+        return result.completion_tokens
+    if isinstance(result, list):
+        return max((r.completion_tokens for r in result if isinstance(r, TeacherReply)), default=0)
+    return 0
+
+
+def _why(error: BaseException) -> str:
+    """What happened when we tried to reach an endpoint, for a person."""
+    cause = unreachable_cause(error)
+    if cause is not None:
+        return cause
+    if isinstance(error, openai.APITimeoutError):
+        return f"no answer within {PROBE_TIMEOUT:g} s"
+    return _short(error)
+
+
+def _describe(error: BaseException) -> str:
     # Name the failure and the endpoint, never the request headers (they hold the key).
     where = ""
     request = getattr(error, "request", None)
     if request is not None:
         where = f" from {request.url.scheme}://{request.url.host}:{request.url.port}"
-    return f"teacher request failed{where} after {attempts} attempt(s): {_short(error)} ({error_class(error)})"
+    cause = unreachable_cause(error)
+    detail = f"{_short(error)} ({cause or error_class(error)})"
+    return f"teacher request failed{where}, out of attempts or retry budget: {detail}"

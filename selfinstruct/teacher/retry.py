@@ -1,15 +1,26 @@
-"""Which failures are worth another try, and how long to wait. Pure functions wired into tenacity."""
+"""Which failures are worth another try, how long to wait, and what bounds the tries. Pure functions wired
+into tenacity (openai_compat.py).
+
+Two budgets: a failure the server answered (a malformed body, no choices) is tried `max_attempts` times, as
+trying it again rarely helps for long; a failure that says the server is away or busy (connection errors,
+timeouts, 408/409/429, 5xx) is retried for a time (`retry_budget`), so a restart or a preemption of a few
+minutes costs no request.
+"""
 
 from __future__ import annotations
 
 import email.utils
 import random
+import errno
+import socket
+import ssl
 import time
 
 import openai
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-MAX_WAIT = 60.0
+MAX_WAIT = 60.0  # the longest Retry-After we honour
+MAX_BACKOFF = 8.0  # backoff ceiling without a hint: an outage is waited out by probing (endpoints.py), not sleeping
 
 # Error classes: stable names for counters, dead letters and the run summary.
 RATE_LIMITED = "rate_limited"
@@ -23,6 +34,8 @@ OTHER = "other"
 ERROR_CLASSES = (RATE_LIMITED, SERVER_ERROR, TIMEOUT, CONNECTION, MALFORMED, EMPTY_CHOICES, CLIENT_ERROR, OTHER)
 # Failures that say something about the endpoint itself (not about our request or our rate).
 ENDPOINT_FAULTS = frozenset({SERVER_ERROR, TIMEOUT, CONNECTION, MALFORMED, EMPTY_CHOICES})
+# Failures retried for `max_attempts` tries; every other retryable one for `retry_budget` seconds.
+COUNTED_FAILURES = frozenset({MALFORMED, EMPTY_CHOICES})
 
 
 def should_retry(error: BaseException) -> bool:
@@ -48,6 +61,8 @@ def error_class(error: BaseException) -> str:
     """The class of a failed attempt, one of ERROR_CLASSES."""
     if isinstance(error, BadReply):
         return error.error_class
+    if unreachable_cause(error) is not None:  # the SDK's aiohttp transport calls a refused connect a timeout
+        return CONNECTION
     if isinstance(error, openai.APITimeoutError):  # before its base class, APIConnectionError
         return TIMEOUT
     if isinstance(error, openai.APIConnectionError):
@@ -89,5 +104,24 @@ def wait_seconds(attempt: int, error: BaseException | None, rng: random.Random |
     hinted = retry_after(error) if error is not None else None
     if hinted is not None:
         return min(hinted, MAX_WAIT)
-    ceiling = min(MAX_WAIT, 0.5 * 2 ** (attempt - 1))
+    ceiling = min(MAX_BACKOFF, 0.5 * 2 ** (attempt - 1))
     return (rng or random).uniform(0, ceiling)
+
+
+def unreachable_cause(error: BaseException) -> str | None:
+    """Why no connection was made (refused, name not resolved, TLS), from the exception's chain; None when a
+    connection was made or the cause is unknown. Both transports of the SDK wrap these several times over."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, socket.gaierror):
+            return f"name not resolved ({current.strerror or current})"
+        if isinstance(current, OSError) and current.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return "host unreachable"
+        if isinstance(current, ssl.SSLError):
+            return f"TLS error ({getattr(current, 'reason', None) or current})"
+        current = current.__cause__ or current.__context__
+    return None

@@ -23,6 +23,7 @@ import socket
 import sys
 import threading
 import time
+import typing
 from typing import Any
 
 import httpx
@@ -137,7 +138,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     for name, field in FakeTeacherConfig.model_fields.items():
         flag = "--" + name.replace("_", "-")
-        parser.add_argument(flag, type=field.annotation, default=field.default, help=field.description)
+        choices = typing.get_args(field.annotation) if typing.get_origin(field.annotation) is typing.Literal else None
+        kind = str if choices else field.annotation  # a Literal is no callable argparse can convert with
+        parser.add_argument(flag, type=kind, choices=choices, default=field.default, help=field.description)
     return parser
 
 

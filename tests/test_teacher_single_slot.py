@@ -1,0 +1,66 @@
+"""A real single-slot server: llama.cpp's `llama_cpp.server` with the bundled model answers one request at a
+time. `grow --backend openai --base-url` without --concurrency (ceiling 128) must find that out: a small
+number in flight, no dead letters. Slow (minutes on two cores)."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from selfinstruct.store import STORE_NAME
+from selfinstruct.teacher.llamacpp import MODEL_ALIAS, bundled_model_path, server_command
+from selfinstruct.teacher.server import free_port
+
+pytestmark = pytest.mark.slow
+TARGET = 30
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(server_command(bundled_model_path(), port), stdout=out, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"llama_cpp.server did not answer; see {log}")
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_an_adaptive_grow_against_a_single_slot_server_keeps_one_or_two_in_flight(llama_server: str,
+                                                                                   tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "selfinstruct.cli", "-v", "grow", "--out", str(tmp_path), "--target", str(TARGET),
+            "--backend", "openai", "--base-url", llama_server, "--model", MODEL_ALIAS]
+    env = {**os.environ, "OPENAI_API_KEY": "", "COLUMNS": "400"}
+    started = time.monotonic()
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=3 * 3600)
+    print(f"adaptive grow to {TARGET}: {time.monotonic() - started:.0f} s")  # pytest -rP shows it
+    text = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 0, text[-3000:]
+    with sqlite3.connect(tmp_path / STORE_NAME) as db:
+        assert db.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
+    most = re.search(r"at most (\d+) prompts in flight, adaptive limit (\d+) at the end", text)
+    assert most is not None, text[-3000:]
+    print(most.group(0))
+    # It starts at 4 (a few prompts are harmless to any server) and settles at one or two.
+    assert int(most.group(1)) <= 5 and int(most.group(2)) <= 2
