@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -28,6 +28,9 @@ from .seeds import load_seeds
 from .gates import GateError, GateResult, enforce_gates
 from .verify import verify_run
 from .pipeline import GrowResult, RoundSummary, grow as grow_pool
+
+if TYPE_CHECKING:
+    from .rebuild import RebuildResult
 
 app = typer.Typer(
     help="Grow instruction-tuning data from seed tasks with a teacher LLM (Self-Instruct / Alpaca).",
@@ -187,11 +190,36 @@ def export(
         "--format", help="alpaca, jsonl, messages, text, parquet or all; repeat or comma-separate for several.")],
     val_fraction: Annotated[float, typer.Option(help="Share of examples in validation.parquet.")] = 0.02,
     seed: Annotated[int, typer.Option(help="Seed of the train/validation split.")] = 0,
+    instances: Annotated[str, typer.Option(
+        help="Rows per accepted task: all (every instance a row), first, or a number.")] = "all",
 ) -> None:
     """Export accepted examples for trainers, with provenance.jsonl and the dataset card README.md."""
-    paths = run_command(lambda: export_run(out, format, val_fraction=val_fraction, seed=seed))
+    paths = run_command(lambda: export_run(out, format, val_fraction=val_fraction, seed=seed, instances=instances))
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+def rebuild(
+    source: Annotated[Path, typer.Option("--from", help="Run directory whose stored teacher replies to re-read.")],
+    out: Annotated[Path, typer.Option(help="New run directory to build (must not hold files).")],
+    config: Annotated[Optional[Path], typer.Option(
+        help="TOML or JSON file of settings that override the source run's (e.g. [filters]).")] = None,
+) -> None:
+    """Re-derive a run's pool from its stored replies with today's parser and filters; sends no request."""
+    def action() -> RebuildResult:
+        from .rebuild import rebuild as rebuild_run
+
+        return rebuild_run(source, out, read_config_file(config) if config else None)
+
+    result = run_command(action)
+    console.print(
+        f"[bold green]rebuilt:[/] {result.tasks} tasks, {result.rows} rows in {out} (source: {result.source_tasks} "
+        f"tasks, {result.source_rows} rows); {result.rounds} rounds replayed, {result.usage.requests} requests "
+        f"sent, {result.usage.cached} answers from the source's store; dead letters: "
+        f"{_by_class(result.dead_letters)}", highlight=False)
+    if result.drops:
+        console.print("dropped: " + ", ".join(f"{reason} {count}" for reason, count in result.drops.items()))
 
 
 @app.command()

@@ -12,9 +12,10 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .config import GrowConfig
-from .filters.base import ROUGE, TEACHER_FAILED
+from .filters.base import ROUGE, STRUCTURED_INVALID, TEACHER_FAILED
 from .filters.dedup_stage import Screened
 from .filters.heuristics import check_instruction
 from .methods import (
@@ -26,6 +27,8 @@ from .methods import (
     read_instances,
 )
 from .records import Candidate, Rejection
+from .reply_models import StructuredReplyInvalid
+from .teacher.base import TeacherReply, TeacherRequest
 from .teacher.cache import CachedTeacher
 
 # Evidence when an instruction is too close to the pool (else None), and the check's record.
@@ -71,10 +74,14 @@ class RoundStream:
 
     async def _from_plan(self, asker: CachedTeacher, plan: PromptPlan, number: int,
                          screened: dict[str, Screened]) -> _PlanResult:
-        reply = await asker.ask(plan.request)
-        if reply is None:
+        base = Candidate(instruction="", round=number, prompt_hash=plan.prompt_hash, demo_ids=plan.demo_ids)
+        outcome = await _ask_and_read(asker, plan.request, lambda request, reply: read_generation(
+            PromptPlan(request, plan.demo_ids), reply, number))
+        if outcome is None:
             return _PlanResult([], [], 0)
-        parsed, cut = read_generation(plan, reply, number)
+        if isinstance(outcome, StructuredReplyInvalid):
+            return _PlanResult([], [_invalid(base, plan.request, outcome)], 1)
+        parsed, cut = outcome
         survivors, rejections = self._early_filters(parsed, screened)
         if self.config.method == "self-instruct":
             outcomes = await asyncio.gather(*(self._complete_task(asker, cand) for cand in survivors))
@@ -106,9 +113,49 @@ class RoundStream:
 
     async def _complete_task(self, asker: CachedTeacher, cand: Candidate) -> Candidate | Rejection:
         """Self-Instruct: classify the instruction, then ask for its instances."""
-        label = await asker.ask(classify_request(self.config, cand.instruction))
-        cand = cand.model_copy(update={"is_classification": read_classification(label)})
-        reply = await asker.ask(instance_request(self.config, cand))
-        if reply is None:
+        question = classify_request(self.config, cand.instruction)
+        label = await _ask_and_read(asker, question, read_classification)
+        if isinstance(label, StructuredReplyInvalid):
+            return _invalid(cand, question, label)
+        cand = cand.model_copy(update={"is_classification": bool(label)})
+        outcome = await _ask_and_read(asker, instance_request(self.config, cand), lambda request, reply: read_instances(
+            request, cand, reply, self.config.instances_per_task))
+        if outcome is None:
             return Rejection(candidate=cand, reason=TEACHER_FAILED, detail="instance request failed")
-        return read_instances(cand, reply, self.config.instances_per_task)
+        if isinstance(outcome, StructuredReplyInvalid):
+            return _invalid(cand, instance_request(self.config, cand), outcome)
+        return outcome[0]
+
+
+_Read = TypeVar("_Read")
+# A structured reply that does not validate is asked for once more as another sample, so its cache key differs.
+RETRY_SAMPLE = 1000
+RETRY_TEMPERATURE = 0.7  # a greedy request asked again would get the same reply
+
+
+async def _ask_and_read(asker: CachedTeacher, request: TeacherRequest,
+                        read: Callable[[TeacherRequest, TeacherReply], _Read]) -> _Read | StructuredReplyInvalid | None:
+    """`read` of the reply (None when the request failed for good); an invalid structured reply is retried once,
+    and the second StructuredReplyInvalid is returned for the caller to count."""
+    reply = await asker.ask(request)
+    if reply is None:
+        return None
+    try:
+        return read(request, reply)
+    except StructuredReplyInvalid:
+        decoding = request.decoding
+        again = request.model_copy(update={
+            "sample": request.sample + RETRY_SAMPLE,
+            "decoding": decoding.model_copy(update={"temperature": max(decoding.temperature, RETRY_TEMPERATURE)}),
+        })
+    reply = await asker.ask(again)
+    if reply is None:
+        return None
+    try:
+        return read(again, reply)
+    except StructuredReplyInvalid as err:
+        return err
+
+
+def _invalid(cand: Candidate, request: TeacherRequest, err: StructuredReplyInvalid) -> Rejection:
+    return Rejection(candidate=cand, reason=STRUCTURED_INVALID, detail=f"{request.stage}: {err.detail}")

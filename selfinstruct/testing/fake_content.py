@@ -7,6 +7,7 @@ continues the prompt text.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Callable
@@ -64,6 +65,34 @@ def request_kind(prompt: str) -> str:
 def reply_for(kind: str, prompt: str, rng: random.Random) -> str:
     """The reply text for a prompt of this kind."""
     return _REPLIES[kind](prompt, rng)
+
+
+def structured_reply_for(kind: str, prompt: str, rng: random.Random) -> str:
+    """The JSON object a schema-constrained teacher would answer for a prompt of this kind."""
+    instruction = _last_task(prompt)
+    if kind == INSTRUCTIONS:
+        demos = [line.split(":", 1)[1].strip() for line in prompt.split("\n") if line.startswith("Task ") and ":" in line]
+        value: object = {"instructions": [make_instruction(rng, demos) for _ in range(rng.randint(5, 9))]}
+    elif kind == CLASSIFY:
+        value = {"classification": "Yes" if looks_like_classification(instruction) else "No"}
+    elif kind == INSTANCES:
+        pairs = [_example(instruction, rng) for _ in range(rng.randint(1, 3))]
+        value = {"instances": [{"input": given, "output": output} for given, output in pairs]}
+    elif kind == LABELS:
+        labels = labels_for(instruction, rng)
+        value = {"instances": [{"label": label, "input": given}
+                               for label, given in zip(labels, rng.sample(v.INPUT_SENTENCES, len(labels)))]}
+    elif kind == ALPACA:
+        demos = [line[len("Instruction:"):].strip() for line in prompt.split("\n") if line.startswith("Instruction:")]
+        tasks = []
+        for _ in range(rng.randint(3, 8)):
+            task = make_instruction(rng, demos)
+            given, output = _example(task, rng)
+            tasks.append({"instruction": task, "input": given, "output": output})
+        value = {"tasks": tasks}
+    else:
+        return json.dumps({"text": _unknown(prompt, rng)})
+    return json.dumps(value, ensure_ascii=False)
 
 
 def looks_like_classification(instruction: str) -> bool:

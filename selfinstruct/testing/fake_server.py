@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .fake_content import KINDS, reply_for, request_kind
+from .fake_content import KINDS, reply_for, request_kind, structured_reply_for
 
 RATE_LIMITED = "429"
 SERVER_ERROR = "500"
@@ -201,7 +201,12 @@ class FakeTeacherApp:
         choices = []
         samples = int(body.get("n") or 1)
         for index in range(position * samples, (position + 1) * samples):
-            text, finish = _finish(reply_for(kind, prompt, rng), stops, max_tokens)
+            # A server that honours response_format answers the JSON object its schema describes, as vLLM and
+            # llama.cpp do with constrained decoding; stop strings do not apply to it.
+            if body.get("response_format"):
+                text, finish = _finish(structured_reply_for(kind, prompt, rng), (), max_tokens)
+            else:
+                text, finish = _finish(reply_for(kind, prompt, rng), stops, max_tokens)
             if finish == "length":
                 self._counts["cut_at_max_tokens"] += 1
             if cut_short:
