@@ -7,6 +7,7 @@ stand at the HTTP boundary for the error paths.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from selfinstruct.config import build_config
+from selfinstruct.config import Decoding, build_config
 from selfinstruct.errors import ConfigError, TeacherUnavailable
 from selfinstruct.pipeline import grow
-from selfinstruct.teacher.registry import open_teacher
-from selfinstruct.teacher.server import free_port
+from selfinstruct.prompts import render_classify_prompt
+from selfinstruct.teacher.base import TeacherReply, TeacherRequest
+from selfinstruct.teacher.llamacpp import bundled_model_path, server_command
+from selfinstruct.teacher.openai_compat import OpenAITeacher
+from selfinstruct.teacher.registry import Endpoints, open_teacher
+from selfinstruct.teacher.server import free_port, managed_server
 from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
 from selfinstruct.testing.serve import serve_asgi
 
@@ -87,3 +92,29 @@ def test_endpoints_serving_different_models_are_refused(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"endpoints that serve one model, got .* serves a; .* serves b"):
             with open_teacher(config, tmp_path):
                 pass
+
+
+@pytest.mark.slow
+def test_llama_cpp_server_names_its_model_and_answers_under_it(tmp_path: Path) -> None:
+    # llama.cpp's server lists the alias it was started with; attaching reads it and asks under that name.
+    alias = "smollm2-attached-alias"
+    port = free_port()
+    argv = server_command(bundled_model_path(), port)
+    argv[argv.index("--model_alias") + 1] = alias
+    with managed_server(argv, port, tmp_path / "llama.log", startup_timeout=300) as url:
+        for backend in ("openai", "cpu"):
+            config = build_config({"backend": backend, "base_url": [url], "out": tmp_path})
+            with open_teacher(config, tmp_path) as endpoints:
+                assert endpoints.model == alias
+        reply = asyncio.run(_ask(endpoints))
+    assert reply.completion_tokens > 0
+
+
+async def _ask(endpoints: Endpoints) -> TeacherReply:
+    teacher = OpenAITeacher(base_urls=endpoints.base_urls, model=endpoints.model, api="completions", timeout=300,
+                            max_attempts=2, concurrency=1)
+    try:
+        return await teacher.complete(TeacherRequest(stage="classify", prompt=render_classify_prompt("Is the review positive or negative?"),
+                                                     decoding=Decoding(temperature=0.0, top_p=1.0, max_tokens=8)))
+    finally:
+        await teacher.close()
