@@ -110,9 +110,10 @@ def test_the_vllm_backend_starts_vllm_itself_and_grows(vllm_server: LaunchedVllm
 def test_attach_without_model_reads_the_id_and_grows(vllm_server: LaunchedVllm, tmp_path: Path,
                                                      backend: str) -> None:
     out = tmp_path / "run"
-    done = _grow(backend, vllm_server.url, out, rows=ROWS)  # no --model: vLLM serves it under its path
+    # No --model: vLLM serves it under its path. Completions on both (openai's default is chat, tested below).
+    done = _grow(backend, vllm_server.url, out, rows=ROWS, extra=["--api", "completions"])
     assert f"done: {ROWS}/{ROWS} accepted" in done.stderr
-    assert len(_rows(out)) == ROWS
+    assert len(_rows(out)) >= ROWS  # a row per instance: an accepted task has one or more
     with Store.open(out) as store:
         assert store.dead_letter_counts() == {}  # vLLM refuses a model it does not serve: none here
 
@@ -123,7 +124,7 @@ def test_structured_grow_on_the_chat_api(vllm_server: LaunchedVllm, tmp_path: Pa
     config.write_text('structured = "on"\n')
     done = _grow("openai", vllm_server.url, out, rows=STRUCTURED_ROWS, extra=["--api", "chat", "--config", str(config)])
     assert f"done: {STRUCTURED_ROWS}/{STRUCTURED_ROWS} accepted" in done.stderr
-    assert len(_rows(out)) == STRUCTURED_ROWS
+    assert len(_rows(out)) >= STRUCTURED_ROWS
     with Store.open(out) as store:
         assert store.dead_letter_counts() == {}
     with sqlite3.connect(out / "selfinstruct.sqlite") as db:
