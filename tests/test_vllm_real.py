@@ -63,7 +63,8 @@ class LaunchedVllm:
 
 def launch_values(run_dir: Path) -> dict[str, object]:
     """`grow --backend vllm --model DIR --vllm-python PY --vllm-cpu --dtype bfloat16` as config values."""
-    return {"backend": "vllm", "model": str(MODEL_DIR), "out": run_dir, **SMALL_RUN,
+    # A shared machine under load has taken 2 to 3 minutes to start it (55 to 61 s idle): room above the 300 s default.
+    return {"backend": "vllm", "model": str(MODEL_DIR), "out": run_dir, **SMALL_RUN, "server_startup_timeout": 900,
             "vllm": {"python": str(VLLM_PYTHON), "cpu": True, "dtype": "bfloat16"}}
 
 
