@@ -7,7 +7,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -261,8 +261,17 @@ def build_config(
 
     `locate` names where a field's value came from (e.g. "grow.toml:3"), else `source` does.
     """
+    return build_model(GrowConfig, values, source, locate)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def build_model(model: type[M], values: dict[str, Any], source: str = "options",
+                locate: Callable[[tuple[str, ...]], str] | None = None) -> M:
+    """Validate `values` into any settings model (None means unset); the first pydantic error as a ConfigError."""
     try:
-        return GrowConfig.model_validate({key: value for key, value in values.items() if value is not None})
+        return model.model_validate({key: value for key, value in values.items() if value is not None})
     except ValidationError as err:
         first = err.errors()[0]
         loc = tuple(str(part) for part in first["loc"])

@@ -41,8 +41,8 @@ class PromptPlan:
 
 
 @functools.lru_cache(maxsize=8)
-def _format_text(stage: Stage, is_classification: bool = False) -> str:
-    return json.dumps(response_format(stage, is_classification))
+def _format_text(stage: Stage, is_classification: bool, max_items: int) -> str:
+    return json.dumps(response_format(stage, is_classification, max_items or None))
 
 
 def _request(config: GrowConfig, stage: Stage, prompt: str, decoding: Decoding, sample: int = 0, *,
@@ -50,12 +50,14 @@ def _request(config: GrowConfig, stage: Stage, prompt: str, decoding: Decoding, 
     """A request of `stage`; with structured outputs on, its prompt asks for the stage's JSON and its
     response_format carries the schema."""
     if not config.uses_structured:
+        if config.api == "chat":  # a chat model opens with a preamble and a blank line: a blank-line stop would end it
+            decoding = decoding.model_copy(update={"stop": tuple(stop for stop in decoding.stop if stop.strip())})
         return TeacherRequest(stage=stage, prompt=prompt, decoding=decoding, sample=sample)
     kind = "labels" if stage == "instances" and is_classification else stage
     # A stop string would cut the JSON object: the schema ends the reply instead.
     return TeacherRequest(stage=stage, prompt=structured_prompt(prompt, kind, count),
                           decoding=decoding.model_copy(update={"stop": ()}), sample=sample,
-                          response_format=_format_text(stage, is_classification))
+                          response_format=_format_text(stage, is_classification, count))
 
 
 def round_rng(config: GrowConfig, round_no: int, index: int) -> random.Random:
@@ -151,9 +153,12 @@ def instance_request(config: GrowConfig, candidate: Candidate) -> TeacherRequest
 
 def read_instances(request: TeacherRequest, candidate: Candidate, reply: TeacherReply,
                    limit: int) -> tuple[Candidate, bool]:
-    """The candidate with up to `limit` usable instances (non-empty outputs, no repeats), and whether the reply
-    was cut by its length limit. Raises StructuredReplyInvalid when a structured reply does not match."""
+    """The candidate with its usable instances (non-empty, no repeats; `limit` and two spares), and whether its
+    last instance is cut (the reply hit its length limit and the reader could not split the cut item off).
+    Raises StructuredReplyInvalid when a structured reply does not match its schema."""
     read: object = read_structured_instances if request.response_format is not None else parse_instances
     parsed = read(reply.text, candidate.is_classification, reply.finish_reason)  # type: ignore[operator]
-    instances: list[Instance] = usable_instances(parsed.items)[:limit]
-    return candidate.model_copy(update={"instances": tuple(instances)}), reply.finish_reason == "length"
+    instances: list[Instance] = usable_instances(parsed.items)
+    cut_off = reply.finish_reason == "length" and parsed.truncated is None
+    # Two spares at most: the answer checks may drop some, and the limit is applied to what they keep.
+    return candidate.model_copy(update={"instances": tuple(instances[:limit + 2])}), cut_off

@@ -9,13 +9,15 @@ on its length limit only the last, cut-off item is dropped, never the whole repl
 from __future__ import annotations
 
 import re
+import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from .parse_json import find_json, find_json_list, looks_like_json
 from .parse_lines import (
     Line, drop_trailing_chatter, is_chatter, label_of, numbered_item, split_lines, strip_emphasis,
-    unwrap_bare_fences,
+    unwrap_prose_fences,
 )
 from .prompts import NO_INPUT
 from .records import Instance
@@ -29,6 +31,7 @@ _NEXT_TASK = re.compile(r"^\s*[*_]*task[*_]*\s*:", re.IGNORECASE)
 _ALPACA_HEADER = re.compile(
     r"^ {0,3}(?:#{2,}|\*\*)\s*(?:task\s*#?\s*(?P<n>\d*)|(?P<m>\d+))?\s*[:.]?\s*(?:\*\*)?\s*(?P<title>.*?)"
     r"\s*(?:\*\*)?\s*$", re.IGNORECASE)
+_LIST_NUMBER = re.compile(r"^ {0,3}\d{1,3}[.)]\s")
 _NONE_INPUTS = {NO_INPUT.lower(), "<noinput>", "<no input>", "none", "none.", "n/a", "no input", "(none)",
                 "(no input)", "[none]", "<empty>", "null", "-", "", "noinput", "<none provided>"}
 _INPUT_FIRST = ("example", "input", "output")
@@ -60,11 +63,20 @@ def parse_instructions(text: str, finish_reason: str | None) -> Parsed[str]:
     """New instructions from a continuation of the numbered task list (or a chat answer listing them)."""
     if looks_like_json(text):
         from_json = _json_instructions(text, finish_reason)
-        if from_json is not None:
+        if from_json is not None and (from_json.items or from_json.truncated):
             return from_json
-    blocks = _instruction_blocks(split_lines(text))
+    blocks = _instruction_blocks(unwrap_prose_fences(split_lines(text), lambda line: numbered_item(line) is not None))
     items = [clean_instruction(" ".join(block)) for block in blocks]
+    if finish_reason == "length" and _ends_in_chatter(text):
+        # Cut inside words about the answer: every item before them arrived whole.
+        return Parsed(items=[item for item in items if item], truncated=text.rstrip().rsplit("\n", 1)[-1].strip())
     return _drop_cut_off([item for item in items if item], finish_reason)
+
+
+def _ends_in_chatter(text: str) -> bool:
+    last = next((line for line in reversed(sanitize_text(text).split("\n")) if line.strip()), "")
+    rest = numbered_item(last)
+    return is_chatter(last if rest is None else rest)
 
 
 def _instruction_blocks(lines: list[Line]) -> list[list[str]]:
@@ -81,12 +93,17 @@ def _instruction_blocks(lines: list[Line]) -> list[list[str]]:
             blocks.append([item])
         elif is_chatter(text) or (after_blank and _HEADING.match(text)):
             pass
-        elif blocks and not after_blank:
+        elif blocks and not after_blank and not _new_sentence_line(blocks[-1][-1], text):
             blocks[-1].append(text)
         else:
             blocks.append([text])
         after_blank = False
     return blocks
+
+
+def _new_sentence_line(previous: str, text: str) -> bool:
+    """An unindented line opening a sentence after a finished one is another item, not a wrapped line."""
+    return previous.rstrip().endswith((".", "!", "?")) and text[:1].isupper()
 
 
 def clean_instruction(text: str) -> str:
@@ -101,13 +118,19 @@ def clean_instruction(text: str) -> str:
 
 
 def _json_instructions(text: str, finish_reason: str | None) -> Parsed[str] | None:
+    def read(item: object) -> str | None:
+        return clean_instruction(_json_text(item, ("instruction", "task", "text", "prompt", "description"))) or None
+    return _from_json_list(text, finish_reason, read)
+
+
+def _from_json_list(text: str, finish_reason: str | None, read: Callable[[object], T | None]) -> Parsed[T] | None:
+    """Items read from the reply's JSON array, one per element `read` accepts; None when there is no array."""
     found = find_json_list(text)
     if found is None:
         return None
-    items = [_json_text(item, ("instruction", "task", "text", "prompt", "description")) for item in found.items]
-    items = [clean_instruction(item) for item in items if item]
+    items = [item for item in map(read, found.items) if item is not None]
     truncated = found.rest if not found.closed and finish_reason == "length" and found.rest else None
-    return Parsed(items=[item for item in items if item], truncated=truncated)
+    return Parsed(items=items, truncated=truncated)
 
 
 def _json_text(item: object, keys: tuple[str, ...]) -> str:
@@ -169,10 +192,10 @@ def parse_instances(text: str, is_classification: bool, finish_reason: str | Non
     """Examples for one task; reading stops where the reply starts another task."""
     if looks_like_json(text):
         from_json = _json_instances(text, is_classification, finish_reason)
-        if from_json is not None:
+        if from_json is not None and (from_json.items or from_json.truncated):
             return from_json
     names = _OUTPUT_FIRST if is_classification else _INPUT_FIRST
-    lines = unwrap_bare_fences(split_lines(text), names)
+    lines = unwrap_prose_fences(split_lines(text), lambda line: label_of(line, names) is not None)
     cut_at = next((i for i, line in enumerate(lines) if not line.code and _NEXT_TASK.match(line.text)), len(lines))
     fields = _labelled_fields(lines[:cut_at], names)
     output_first = is_classification and _label_comes_first(fields)
@@ -194,14 +217,16 @@ def _labelled_fields(lines: list[Line], names: tuple[str, ...], last: str | None
             label = label_of(label[1], names) if label[1] else None
             raw.append(("example", []))
         if label:
-            raw.append((label[0], [Line(label[1])]))
+            raw.append(("output" if label[0] == "response" else label[0], [Line(label[1])]))
         elif raw:
             raw[-1][1].append(line)
     fields = []
     for name, value_lines in raw:
         if name != "example":
-            value = "\n".join(line.text for line in drop_trailing_chatter(value_lines)).strip()
-            fields.append(_Field("output" if name == "response" else name, value, len(fields)))
+            value = "\n".join(line.text for line in drop_trailing_chatter(value_lines))
+            # A value that starts on the line after its label may be an indented block: read it dedented.
+            value = (textwrap.dedent(value) if value_lines and not value_lines[0].text else value).strip()
+            fields.append(_Field(name, value, len(fields)))
     return fields
 
 
@@ -225,21 +250,31 @@ def _input_output_pairs(fields: list[_Field], label_only: bool) -> list[tuple[In
 
 
 def _label_pairs(fields: list[_Field]) -> list[tuple[Instance, set[int]]]:
-    """Output-first: each label with the input after it; a label with no input is a label-only instance."""
+    """Output-first: each label with the input after it.
+
+    A label with no input is a label-only instance when the task has no inputs at all (no field of the reply
+    holds one; "Input: <none>" says so explicitly); beside labelled inputs it is an unfinished item.
+    """
     pairs: list[tuple[Instance, set[int]]] = []
+    label_only = not any(item.name == "input" and input_value(item.value) for item in fields)
     label: _Field | None = None
     for item in fields:
         if item.name in {"label", "output"}:
-            if label is not None:
+            if label is not None and label_only and _single_label(label.value):
                 pairs.append((Instance(input="", output=label_value(label.value)), {label.index}))
             label = item if label_value(item.value) else None
         elif item.name == "input" and label is not None:
             pairs.append((Instance(input=input_value(item.value), output=label_value(label.value)),
                           {label.index, item.index}))
             label = None
-    if label is not None:
+    if label is not None and label_only and _single_label(label.value):
         pairs.append((Instance(input="", output=label_value(label.value)), {label.index}))
     return pairs
+
+
+def _single_label(value: str) -> bool:
+    """A label rather than the list of them ("Metal, Nonmetal, Metalloid") a model may write instead."""
+    return "," not in label_value(value)
 
 
 def label_value(value: str) -> str:
@@ -253,20 +288,13 @@ def input_value(value: str) -> str:
 
 
 def _json_instances(text: str, is_classification: bool, finish_reason: str | None) -> Parsed[Instance] | None:
-    found = find_json_list(text)
-    if found is None:
-        return None
-    instances = []
-    for item in found.items:
+    def read(item: object) -> Instance | None:
         if not isinstance(item, dict):
-            continue
+            return None
         output = _json_text(item, ("label", "output") if is_classification else ("output", "label", "answer"))
-        given = _json_text(item, ("input", "text"))
-        if output.strip():
-            output = label_value(output) if is_classification else output.strip()
-            instances.append(Instance(input=input_value(given), output=output))
-    truncated = found.rest if not found.closed and finish_reason == "length" and found.rest else None
-    return Parsed(items=instances, truncated=truncated)
+        output = label_value(output) if is_classification else output.strip()
+        return Instance(input=input_value(_json_text(item, ("input", "text"))), output=output) if output else None
+    return _from_json_list(text, finish_reason, read)
 
 
 # -- alpaca ---------------------------------------------------------------------------------------------------------
@@ -275,9 +303,9 @@ def parse_alpaca_tasks(text: str, finish_reason: str | None) -> Parsed[tuple[str
     """Complete tasks (instruction, instance) from one Alpaca-style reply."""
     if looks_like_json(text):
         from_json = _json_alpaca(text, finish_reason)
-        if from_json is not None:
+        if from_json is not None and (from_json.items or from_json.truncated):
             return from_json
-    lines = unwrap_bare_fences(split_lines(text), _ALPACA_FIELDS)
+    lines = unwrap_prose_fences(split_lines(text), lambda line: label_of(line, _ALPACA_FIELDS) is not None)
     blocks = [block for block in _alpaca_blocks(lines) if any(line.text.strip() for line in block[1])]
     cut = _drop_cut_off(blocks, finish_reason)
     tasks = [task for task in (_alpaca_task(title, block) for title, block in cut.items) if task]
@@ -295,7 +323,7 @@ def _alpaca_blocks(lines: list[Line]) -> list[tuple[str, list[Line]]]:
         header = None if line.code else _ALPACA_HEADER.match(line.text)
         if header and (header.group("n") is not None or header.group("m") or not header.group("title")):
             blocks.append((strip_emphasis(header.group("title") or ""), []))
-        elif blank and not line.code and _starts_new_task(line, blocks[-1][1]):
+        elif not line.code and (blank or _LIST_NUMBER.match(line.text)) and _starts_new_task(line, blocks[-1][1]):
             blocks.append(("", [line]))
         else:
             blocks[-1][1].append(line)
@@ -322,16 +350,12 @@ def _alpaca_task(title: str, block: list[Line]) -> tuple[str, Instance] | None:
 
 
 def _json_alpaca(text: str, finish_reason: str | None) -> Parsed[tuple[str, Instance]] | None:
-    found = find_json_list(text)
-    if found is None:
-        return None
-    tasks = []
-    for item in found.items:
+    def read(item: object) -> tuple[str, Instance] | None:
         if not isinstance(item, dict):
-            continue
+            return None
         instruction = clean_instruction(_json_text(item, ("instruction", "task")))
         output = _json_text(item, ("output", "response", "answer")).strip()
-        if instruction and output:
-            tasks.append((instruction, Instance(input=input_value(_json_text(item, ("input",))), output=output)))
-    truncated = found.rest if not found.closed and finish_reason == "length" and found.rest else None
-    return Parsed(items=tasks, truncated=truncated)
+        if not instruction or not output:
+            return None
+        return instruction, Instance(input=input_value(_json_text(item, ("input",))), output=output)
+    return _from_json_list(text, finish_reason, read)

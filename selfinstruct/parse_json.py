@@ -7,11 +7,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .parse_lines import is_chatter
+
 _DECODER = json.JSONDecoder()
 _JSON_FENCE = re.compile(r"```[ \t]*(?:json[ \t]*)?\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL | re.IGNORECASE)
 _SPACE = re.compile(r"\s*")
+_JSON_FENCE_START = re.compile(r"^[ \t]*```[ \t]*json[ \t]*$", re.MULTILINE | re.IGNORECASE)
 # Where a JSON value may start: an object, or an array of objects or strings ("[1, 2]" in prose is no reply).
-_START = re.compile(r"\{\s*\"|\[\s*[\{\"]|\[\s*\]")
+_START = re.compile(r"\{\s*\"|\[\s*[\{\"\]]")
 _MAX_STARTS = 20  # a reply is not scanned for JSON at every bracket it holds
 
 
@@ -25,10 +28,15 @@ class JsonList:
 
 
 def looks_like_json(text: str) -> bool:
-    """True when the reply's answer is JSON: it starts with a bracket or a ```json fence, chatter aside."""
-    stripped = text.lstrip()
-    return stripped[:1] in "{[" or bool(re.match(r"```[ \t]*json", stripped, re.IGNORECASE)) or (
-        bool(_START.search(text)) and _first_value(text) is not None)
+    """True when the reply's answer is JSON: its first line of substance opens an object, an array or a fence."""
+    if _JSON_FENCE_START.search(text):
+        return True
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped and not is_chatter(stripped):
+            return stripped[:1] in "{[" or stripped.startswith("```") and (
+                stripped[3:].strip().lower() in {"", "json"})
+    return False
 
 
 def find_json(text: str) -> Any | None:

@@ -101,6 +101,9 @@ _ALPACA_HEADER = (
     "Use exactly this layout for every task:"
 )
 
+# Every prompt's opening words: a reply that repeats them is echoing the prompt (`parse` drops it).
+PROMPT_HEADERS = (_INSTRUCTION_HEADER, _CLASSIFY_HEADER, _INSTANCE_HEADER, _OUTPUT_FIRST_HEADER, _ALPACA_HEADER)
+
 
 def render_instruction_prompt(instructions: Sequence[str]) -> str:
     """A list of demo instructions, ending where the next task number starts."""
@@ -144,6 +147,11 @@ def _render_output_first(instances: Sequence[Instance]) -> str:
     # Numbered, so a request can stop after the last label it will keep ("Label 3:" when it keeps two).
     return "\n".join(f"Label {number}: {instance.output}\nInput: {instance.input}"
                      for number, instance in enumerate(instances, start=1))
+
+
+def is_output_first(prompt: str) -> bool:
+    """Whether an instance prompt asks for labels first (a classification task's)."""
+    return prompt.startswith(_OUTPUT_FIRST_HEADER)
 
 
 def instance_stops(is_classification: bool, keep: int) -> tuple[str, ...]:

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from .config import GrowConfig
-from .filters.base import ROUGE, STRUCTURED_INVALID, TEACHER_FAILED
+from .filters.base import EMPTY_OUTPUT, ROUGE, STRUCTURED_INVALID, TEACHER_FAILED
 from .filters.dedup_stage import Screened
 from .filters.heuristics import check_instruction
+from .filters.instances import check_task
 from .methods import (
     PromptPlan,
     classify_request,
@@ -85,9 +86,24 @@ class RoundStream:
         survivors, rejections = self._early_filters(parsed, screened)
         if self.config.method == "self-instruct":
             outcomes = await asyncio.gather(*(self._complete_task(asker, cand) for cand in survivors))
-            survivors = [outcome for outcome in outcomes if isinstance(outcome, Candidate)]
-            rejections += [outcome for outcome in outcomes if isinstance(outcome, Rejection)]
+        else:  # an Alpaca task came with its instance; the reply's cut-off last task is already in `cut`
+            outcomes = [self._check_answers(cand, cut_off=False) for cand in survivors]
+        survivors = [kept for kept, _ in outcomes if kept is not None]
+        rejections += [rejection for _, dropped in outcomes for rejection in dropped]
         return _PlanResult(survivors, cut + rejections, len(parsed) + len(cut))
+
+    def _check_answers(self, cand: Candidate, cut_off: bool,
+                       limit: int | None = None) -> tuple[Candidate | None, list[Rejection]]:
+        """The instance filters and answer checks: the task with the first `limit` instances that pass (None
+        when it is dropped as a whole), and a rejection per dropped instance, or one for the task."""
+        outcome = check_task(cand.instruction, cand.instances, cand.is_classification, self.config.filters, cut_off)
+        if not outcome.task_verdict.keep:
+            return None, [Rejection(candidate=cand, reason=outcome.task_verdict.reason or EMPTY_OUTPUT,
+                                    detail=outcome.task_verdict.detail)]
+        dropped = [Rejection(candidate=cand.model_copy(update={"instances": (instance,)}),
+                             reason=verdict.reason or EMPTY_OUTPUT, detail=verdict.detail)
+                   for instance, verdict in outcome.dropped]
+        return cand.model_copy(update={"instances": tuple(outcome.kept[:limit])}), dropped
 
     def _early_filters(self, parsed: list[Candidate],
                        screened: dict[str, Screened]) -> tuple[list[Candidate], list[Rejection]]:
@@ -111,20 +127,22 @@ class RoundStream:
                 survivors.append(cand)
         return survivors, rejections
 
-    async def _complete_task(self, asker: CachedTeacher, cand: Candidate) -> Candidate | Rejection:
-        """Self-Instruct: classify the instruction, then ask for its instances."""
+    async def _complete_task(self, asker: CachedTeacher, cand: Candidate) -> tuple[Candidate | None, list[Rejection]]:
+        """Self-Instruct: classify the instruction, ask for its instances, check them."""
         question = classify_request(self.config, cand.instruction)
         label = await _ask_and_read(asker, question, read_classification)
         if isinstance(label, StructuredReplyInvalid):
-            return _invalid(cand, question, label)
+            return None, [_invalid(cand, question, label)]
         cand = cand.model_copy(update={"is_classification": bool(label)})
-        outcome = await _ask_and_read(asker, instance_request(self.config, cand), lambda request, reply: read_instances(
+        request = instance_request(self.config, cand)
+        outcome = await _ask_and_read(asker, request, lambda request, reply: read_instances(
             request, cand, reply, self.config.instances_per_task))
         if outcome is None:
-            return Rejection(candidate=cand, reason=TEACHER_FAILED, detail="instance request failed")
+            return None, [Rejection(candidate=cand, reason=TEACHER_FAILED, detail="instance request failed")]
         if isinstance(outcome, StructuredReplyInvalid):
-            return _invalid(cand, instance_request(self.config, cand), outcome)
-        return outcome[0]
+            return None, [_invalid(cand, request, outcome)]
+        with_instances, cut_off = outcome
+        return self._check_answers(with_instances, cut_off, limit=self.config.instances_per_task)
 
 
 _Read = TypeVar("_Read")

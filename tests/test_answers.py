@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from selfinstruct.config import AnswerCheckConfig, FilterConfig
@@ -60,6 +58,12 @@ REFUSALS = [
     case("negative-fact", "Can penguins fly?", "No, penguins cannot fly; their wings are adapted for swimming.", None),
     case("explains-language-models", "Explain what a large language model is.",
          "A large language model is a neural network trained on text. As a language model, it predicts words.", None),
+    case("ai-researcher", "Describe a day in the life of a scientist.",
+         "As an AI researcher, Maya starts her day reading papers and then trains models until lunch.", None),
+    case("how-to-please-provide", "Explain how to reset a forgotten password on a website.",
+         "Click 'Forgot password'. Please provide your email address, then open the link the site sends you.", None),
+    case("could-you-clarify-input", "Summarize the main argument.", "Could you share the text you would like "
+         "summarized?", "answer_refusal", input="Cities should invest in bike lanes because they cut traffic."),
     case("dialogue-line", "Write a short dialogue between a customer and a baker.",
          "Customer: Do you have rye bread today?\nBaker: I'm sorry, but I can't bake rye until Monday.", None),
 ]
@@ -162,6 +166,9 @@ REPETITION = [
     case("repetitive-code", "Write a Python class for a point in three dimensions.",
          "class Point:\n    def __init__(self, x, y, z):\n        self.x = x\n        self.y = y\n        self.z = z\n\n"
          "    def __repr__(self):\n        return f'Point({self.x}, {self.y}, {self.z})'", None),
+    case("markdown-table", "Compare three planets by size and distance from the Sun in a table.",
+         "| Planet | Diameter (km) | Distance (AU) |\n| --- | --- | --- |\n| Mercury | 4,879 | 0.39 |\n"
+         "| Venus | 12,104 | 0.72 |\n| Earth | 12,742 | 1.00 |\n| Mars | 6,779 | 1.52 |", None),
     case("numbered-list", "List ten fruits.", "\n".join(f"{n}. {fruit}" for n, fruit in enumerate(
         "Apple Banana Cherry Date Fig Grape Kiwi Lemon Mango Orange".split(), 1)), None),
 ]
@@ -185,6 +192,9 @@ PROMPT_LEAKS = [
          "Below is a numbered list of tasks that people ask a helpful assistant to do.", "answer_prompt_leak"),
     case("alpaca-rule", "Suggest a name for a podcast about gardening.",
          "Dig Deep. You are helping build a training set for an assistant.", "answer_prompt_leak"),
+    # The grow on the bundled model that filed issue 11 accepted this header sentence as a task.
+    case("header-as-instruction", "Continue the list with new tasks that are unlike the ones already there.",
+         "Task 9: Write a haiku about the sea.", "answer_prompt_leak"),
     case("task-marker", "Write a limerick about a cat.",
          "There once was a cat from Peru\nwho dreamt it was eating a shoe\nTask 12: Write a poem about a dog.",
          "answer_prompt_leak"),
@@ -327,7 +337,7 @@ def test_extra_refusal_phrases() -> None:
 def test_prompt_fragments_follow_our_prompts() -> None:
     prompts = (render_instruction_prompt([]), render_classify_prompt(""), render_instance_prompt("", False),
                render_instance_prompt("", True), render_alpaca_prompt([], 3))
-    rendered = " " + " ".join(re.findall(r"\w+", " ".join(prompts).lower())) + " "
+    rendered = " ".join(" ".join(prompts).lower().split())
     fragments = prompt_fragments()
     assert len(fragments) >= 10
     assert all(fragment in rendered for fragment in fragments)

@@ -52,3 +52,15 @@ def test_alpaca_prompt_shows_seed_demos_and_asks_for_count() -> None:
     assert "Write 20 new tasks" in prompt
     assert prompt.count("Instruction: Task number") == 3
     assert prompt.endswith("### Task 4")
+
+
+def test_chat_text_requests_do_not_stop_at_a_blank_line() -> None:
+    from selfinstruct.config import build_config
+    from selfinstruct.methods import plan_self_instruct
+    from selfinstruct.records import Instance, SeedTask
+
+    seeds = [SeedTask(id=f"s{i}", instruction=f"Seed task {i}.", instances=[Instance(output="x")]) for i in range(8)]
+    chat = build_config({"backend": "openai", "base_url": ["http://127.0.0.1:9/v1"], "structured": "off"})
+    completions = build_config({})
+    assert "\n\n" not in plan_self_instruct(chat, seeds, [], 1)[0].request.decoding.stop
+    assert "\n\n" in plan_self_instruct(completions, seeds, [], 1)[0].request.decoding.stop

@@ -151,7 +151,7 @@ def test_dirty_replies_give_clean_candidates_that_store_and_export_as_utf8(tmp_p
         store.commit_round(RoundRecord(1, completed, cut, {}), lambda cand: {})
         export_alpaca(store, tmp_path)
     exported = json.loads((tmp_path / "alpaca_data.json").read_bytes().decode("utf-8"))
-    assert [e["instruction"] for e in exported] == [c.instruction for c in completed]
+    assert [e["instruction"] for e in exported] == [c.instruction for c in completed for _ in c.instances]
     assert _forbidden_in_store(tmp_path) == []
 
 

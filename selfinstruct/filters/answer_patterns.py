@@ -1,40 +1,104 @@
-"""Word lists and regular expressions of the answer checks, compiled once at import.
+"""Word lists and patterns of the answer checks, compiled once at import.
 
-Each pattern says what it looks for; `answers.py` decides when it applies (the exemptions read the
-instruction). Patterns are written to miss rather than to misfire: a junk row that slips through costs
-one row, a good row dropped for a pattern is a pattern a user stops trusting.
+Each list says what it looks for; `answers.py` decides when it applies (the exemptions read the
+instruction). They are written to miss rather than to misfire: a junk row that slips through costs one
+row, a good row dropped for a pattern is a pattern a user stops trusting.
+
+Speed: Python's `re` scans fast for a pattern that starts with a literal ("[", "<") and slowly for an
+alternation of words that starts with `\\b` (it tries the whole alternation at every position). So
+questions about an instruction's words go through `Lexicon` (set lookups on its words), and output
+patterns of the slow kind run only after a substring test says they can match.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 _I = re.IGNORECASE
-_IM = re.IGNORECASE | re.MULTILINE
+_WORD_PHRASE = re.compile(r"^[a-z0-9 ]+$")
 
 
-def words_pattern(words: tuple[str, ...] | list[str], flags: int = _I) -> re.Pattern[str]:
-    """Whole-word match of any of `words` (spaces match any run of whitespace), longest first."""
-    ordered = sorted(words, key=len, reverse=True)
-    alternatives = "|".join(re.escape(word).replace(r"\ ", r"\s+") for word in ordered)
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", flags)
+class Lexicon:
+    """Named lists of terms, found among a text's words in one pass.
+
+    A term is a "word", a "stem*" (any word it starts), or a phrase with spaces, looked for between
+    spaces in the text's space-joined words; a term with other characters ("a.i.", "c++", "英语": other
+    scripts have no spaces to split words on) is looked for as a substring of the lower-cased text.
+    """
+
+    def __init__(self, named_terms: dict[str, Iterable[str]]) -> None:
+        kinds: dict[str, dict[str, set[str]]] = {"word": {}, "stem": {}, "phrase": {}, "substring": {}}
+        for name, terms in named_terms.items():
+            for term in terms:
+                if term.endswith("*"):
+                    kind, key = "stem", term[:-1]
+                elif not term.isascii() or not _WORD_PHRASE.match(term):
+                    kind, key = "substring", term
+                elif " " in term:
+                    kind, key = "phrase", f" {term} "
+                else:
+                    kind, key = "word", term
+                kinds[kind].setdefault(key, set()).add(name)
+        frozen = {kind: {key: frozenset(names) for key, names in table.items()} for kind, table in kinds.items()}
+        self.words, self.stems = frozen["word"], frozen["stem"]
+        self.stem_lengths = tuple(sorted({len(stem) for stem in self.stems}))
+        self.phrases = tuple(frozen["phrase"].items())
+        self.ascii_substrings = tuple((key, names) for key, names in frozen["substring"].items() if key.isascii())
+        self.other_substrings = tuple((key, names) for key, names in frozen["substring"].items() if not key.isascii())
+
+    def names(self, words: Iterable[str], padded: str, lowered: str) -> set[str]:
+        """The names of the lists with a term in the text: `words` are its lower-cased words, `padded`
+        them joined by spaces with a space at each end, `lowered` the lower-cased text."""
+        found: set[str] = set()
+        for word in words:
+            hit = self.words.get(word)
+            if hit:
+                found |= hit
+            for length in self.stem_lengths:
+                if length > len(word):
+                    break
+                hit = self.stems.get(word[:length])
+                if hit:
+                    found |= hit
+        for table, text in ((self.phrases, padded), (self.ascii_substrings, lowered)):
+            found.update(*(names for key, names in table if key in text))
+        if not lowered.isascii():
+            found.update(*(names for key, names in self.other_substrings if key in lowered))
+        return found
 
 
-# --- Refusals and AI disclaimers -------------------------------------------------------------------
+# --- Refusals and AI disclaimers (patterns run on the lower-cased output) --------------------------
 # A disclaimer is junk wherever it stands, unless the task is about an AI (a story told by a robot).
+_AN_AI = (
+    r"an? (?:ai|a\.i\.|artificial intelligence|(?:large )?language model|virtual assistant|chatbot)"
+    r"(?: (?:language )?model| assistant| chatbot| system)?"
+)
+# What follows "as an AI" in a disclaimer: a comma, "I ...", the end. "As an AI researcher, she" is a job.
+_DISCLAIMER_END = (
+    r"(?=\s*[,;:.!?)]|\s*$|\s+(?:i|myself|and|so|therefore|without|with|that|who|developed|created|trained|"
+    r"designed|built)\b)"
+)
 DISCLAIMER = re.compile(
-    r"\bas an? (?:ai|a\.i\.|artificial intelligence|(?:large )?language model|virtual assistant|chatbot)"
-    r"(?: (?:language )?model| assistant| chatbot| system)?\b"
-    r"|\bi(?:'m| am) (?:just |only |merely |simply )?an? (?:ai|a\.i\.|artificial intelligence|"
-    r"(?:large )?language model|virtual assistant|chatbot)\b"
+    rf"\bas {_AN_AI}{_DISCLAIMER_END}"
+    rf"|\bi(?:'m| am) (?:just |only |merely |simply )?{_AN_AI}{_DISCLAIMER_END}"
     r"|\bmy (?:training data|knowledge cut-?off)\b"
-    r"|\bi (?:was|have been) (?:created|trained|developed|programmed) by (?:openai|anthropic|google|meta)\b",
-    _I,
+    r"|\bi (?:was|have been) (?:created|trained|developed|programmed) by (?:openai|anthropic|google|meta)\b"
+)
+# Substrings without which DISCLAIMER cannot match.
+DISCLAIMER_HINTS = (
+    " ai", "a.i.", "artificial intelligence", "language model", "virtual assistant", "chatbot", "training data",
+    "knowledge cut", "openai", "anthropic", " by google", " by meta",
+)
+_ASK_FOR_INPUT = (
+    r"(?:provide|share|paste|specify|supply|send|give)\s+(?:me\s+)?(?:with\s+)?(?:the|a|an|some|more)?\s*"
+    r"(?:\w+\s+)?(?:text|passage|paragraph|sentence|article|list|data|code|input|details|information|context|"
+    r"document|question)\b"
 )
 # Apologies and "I can't ..." count only at the very start of an output: inside a story or a letter a
 # character may well say "I'm sorry, but I can't come".
 OPENING_REFUSAL = re.compile(
-    r"^\W*(?:(?:i(?:'m| am) (?:so |very |really )?(?:sorry|afraid)|sorry|unfortunately|apologies|"
+    r"\W*(?:(?:i(?:'m| am) (?:so |very |really )?(?:sorry|afraid)|sorry|unfortunately|apologies|"
     r"i apologi[sz]e)\b[^.!?\n]{0,80}?\b(?:i|we)\s+(?:can(?:'|no)?t|cannot|can not|am unable|am not able|"
     r"won't|will not|do not|don't)\b"
     r"|i\s+(?:can(?:'|no)?t|cannot|can not|am unable to|am not able to|won't be able to|will not|"
@@ -42,41 +106,40 @@ OPENING_REFUSAL = re.compile(
     r"(?:\s+\w+){0,3}?\s+(?:help(?!\s+(?:but|it|myself|feeling|thinking|wondering))|assist|provide|fulfil+|"
     r"comply|complete|do|write|create|generate|answer|perform|browse|access|see|view|give|offer|support|"
     r"engage|produce|draw|share|process|read|open|translate|summari[sz]e)\b"
-    r"|(?:please|kindly)\s+(?:provide|share|paste|specify|supply|send|give me)\b"
-    r"|(?:could|can|would) you (?:please )?(?:provide|share|paste|specify|clarify|give me)\b"
-    r"|i (?:need|would need|require) (?:more|additional|some) (?:information|context|details)\b)",
-    _I,
+    # Asking for the missing input, not "Please provide your email address on the form" in a how-to.
+    rf"|(?:please|kindly)\s+{_ASK_FOR_INPUT}"
+    rf"|(?:could|can|would) you (?:please )?{_ASK_FOR_INPUT}"
+    r"|i (?:need|would need|require) (?:more|additional|some) (?:information|context|details)\b)"
 )
-# How far into an output an opening refusal may start (after a "Dear ...," or a quote mark).
+# How far into an output a refusal may start (after a quote mark, or "Sure, but I'm afraid...").
 OPENING_CHARS = 160
-# "There is no text provided" reads as a refusal wherever it stands.
+# "There is no text provided" reads as a refusal at the start of an output, where it stands in for the answer.
 NOTHING_GIVEN = re.compile(
     r"\b(?:there is|there's|you have|you've) (?:no|not (?:provided|given|included) (?:any|a|the)) "
-    r"(?:\w+\s+){0,2}?(?:text|input|passage|paragraph|sentence|article|list|data|code|context|information)"
-    r"(?: (?:provided|given|included|attached|to work with))?\b"
+    r"(?:\w+\s+){0,2}?(?:text|input|passage|paragraph|sentence|article|list|data|code|context|information)\b"
     r"|\b(?:no|the) (?:text|input|passage|paragraph|sentence|article|list|data|code) (?:was|is|has been) "
-    r"(?:not )?(?:provided|given|included|missing)\b",
-    _I,
+    r"(?:not )?(?:provided|given|included|missing)\b"
 )
-# An instruction that asks for a refusal, an apology or a reply in someone's voice.
-ASKS_REFUSAL = re.compile(
-    r"\b(?:refus\w*|declin\w*|reject\w*|apolog\w*|turn(?:ing)? down|say(?:ing)? no|sorry|regret\w*|"
-    r"decline|deny|denial|cannot|can't|unable)\b",
-    _I,
+NOTHING_GIVEN_HINTS = ("there is no", "there's no", "you have n", "you've n", "provided", "given", "included",
+                       "missing")
+NOTHING_GIVEN_CHARS = 300
+# An instruction that asks for a refusal or an apology, or for a message in someone's voice.
+ASKS_REFUSAL = (
+    "refus*", "declin*", "reject*", "apolog*", "regret*", "turn down", "turning down", "say no", "saying no",
+    "sorry", "deny", "denial", "cannot", "unable", "can't",
+    "repl*", "respond*", "response", "responses", "email", "emails", "e-mail", "letter", "letters", "message",
+    "messages", "note", "notes", "memo", "dialogue", "dialogues", "dialog", "conversation", "conversations",
+    "script", "scripts", "roleplay", "role-play", "role play", "customer", "customers", "client", "clients",
+    "chat", "speech", "monologue", "story", "stories", "scene", "scenes", "character", "characters", "narrat*",
+    "fiction", "quote", "quotes", "say", "says", "said",
 )
-ASKS_MESSAGE = re.compile(
-    r"\b(?:repl(?:y|ies)|respond\w*|responses?|e-?mails?|letters?|messages?|notes?|memos?|dialogues?|"
-    r"dialogs?|conversations?|scripts?|role-?play\w*|customers?|clients?|chats?|speech|monologue|"
-    r"stor(?:y|ies)|scenes?|characters?|narrat\w*|fiction|quotes?|says?|said)\b",
-    _I,
-)
-MENTIONS_AI = re.compile(
-    r"\b(?:ai|a\.i\.|artificial intelligence|robots?|chatbots?|bots?|assistants?|language models?|llms?|"
-    r"androids?|machines?|computers?|virtual|cyborgs?|siri|alexa|chatgpt|gpt|disclaimers?)\b",
-    _I,
+MENTIONS_AI = (
+    "ai", "a.i.", "artificial intelligence", "robot*", "chatbot*", "bot", "bots", "assistant*", "language model",
+    "language models", "llm", "llms", "android*", "machine*", "computer*", "virtual", "cyborg*", "siri", "alexa",
+    "chatgpt", "gpt", "disclaimer*",
 )
 
-# --- Template placeholders -------------------------------------------------------------------------
+# --- Template placeholders (on the output as written, outside code) ---------------------------------
 _FIELD_WORDS = (
     r"(?:(?:first|last|full|company|recipient(?:'s)?|sender(?:'s)?|manager(?:'s)?|job|event|product|"
     r"business|school|customer(?:'s)?|client(?:'s)?|contact|start|end|today's|due|current|street|team|"
@@ -86,45 +149,46 @@ _FIELD_WORDS = (
     r"price|number|website|url|link|topic|product|recipient|sender)"
 )
 _ASK_WORDS = r"(?:your|insert|enter|add|fill\s+in|type|put|specify|include|replace|placeholder)"
-PLACEHOLDER = re.compile(
-    rf"\[\s*{_ASK_WORDS}\b[^\[\]\n]{{0,40}}\]"
-    rf"|\[\s*{_FIELD_WORDS}\s*\](?!\()"
-    rf"|<\s*{_ASK_WORDS}\b[^<>\n]{{0,40}}>"
-    rf"|<\s*{_FIELD_WORDS}\s*>"
+# One pattern per opening character, so each scan jumps from bracket to bracket.
+PLACEHOLDERS = (
+    ("[", re.compile(rf"\[\s*(?:{_ASK_WORDS}\b[^\[\]\n]{{0,40}}|{_FIELD_WORDS}\s*)\](?!\()", _I)),
+    ("<", re.compile(rf"<\s*(?:{_ASK_WORDS}\b[^<>\n]{{0,40}}|{_FIELD_WORDS}\s*)>", _I)),
     # {company}, {{name}}: not after a word character or a backslash (LaTeX \textbf{Bold}, x^{2}).
-    r"|(?<![\w\\^_$])\{\{?\s*[A-Za-z][A-Za-z_ ]{2,30}\s*\}\}?"
-    r"|\blorem ipsum\b",
-    _I,
+    ("{", re.compile(r"(?<![\w\\^_$])\{\{?\s*[A-Za-z][A-Za-z_ ]{2,30}\s*\}\}?")),
 )
 # Upper case only: "xxx" at the end of a letter is a kiss; "XXX" after "Chapter" is thirty.
 BLANK_X = re.compile(r"(?<![A-Za-z])X{3,}(?![A-Za-z])")
-ROMAN_CONTEXT = words_pattern((
+ROMAN_CONTEXT = frozenset((
     "chapter", "part", "book", "volume", "vol", "bowl", "article", "section", "act", "canto", "psalm",
     "olympiad", "olympics", "games", "dynasty", "pope", "king", "louis", "century", "no", "number", "legion",
 ))
-ASKS_TEMPLATE = re.compile(
-    r"\b(?:templates?|placeholders?|fill(?:-|\s+)in|blanks?|form letters?|mad\s*libs?|boilerplate|"
-    r"mail\s*merge|format strings?|variables?|brackets?|braces?|mock-?ups?|outlines?|skeleton|"
-    r"lorem ipsum|redact\w*|censor\w*|anonymi[sz]\w*|mask\w*)\b",
-    _I,
+ASKS_TEMPLATE = (
+    "template*", "placeholder*", "fill-in", "fill in", "blank", "blanks", "form letter", "form letters",
+    "mad libs", "madlibs", "mad lib", "boilerplate", "mail merge", "format string", "format strings",
+    "variable", "variables", "bracket*", "brace*", "mockup*", "mock-up", "mock up", "outline*", "skeleton",
+    "lorem ipsum", "redact*", "censor*", "anonymi*", "mask*",
 )
 
-# --- Code --------------------------------------------------------------------------------------------
+# --- Code ------------------------------------------------------------------------------------------
 FENCED = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.DOTALL)
 INLINE_CODE = re.compile(r"`[^`\n]+`")
-CODE_LINE = re.compile(
-    r"^[ \t]*(?:def\s+\w+\s*\(|class\s+\w+|import\s+\w|from\s+[\w.]+\s+import\b|#include\b|function\b|"
-    r"const\s+\w|let\s+\w|var\s+\w|public\s|private\s|static\s|return\b|print\(|console\.|echo\s|"
-    r"select\s.+\sfrom\s|insert\s+into\b|create\s+table\b|<\?php|<!doctype|<html|<div|<p>|<span|"
-    r"for\s*\(|if\s*\(|while\s*\(|for\s+\w+\s+in\s.+:\s*$|[\w.\[\]]+\s*(?:=|\+=|-=)\s*[\w\[{(\"'-])"
-    r"|[;{}][ \t]*$",
-    _IM,
+# A line that starts so is code whatever follows; other starts need CODE_START to confirm.
+CODE_PREFIXES = (
+    "def ", "#include", "function(", "console.", "print(", "printf(", "<?php", "<!doctype", "<!DOCTYPE", "<html",
+    "<div", "<span", "<p>", "for (", "for(", "if (", "if(", "while (", "while(", "#!/", ">>> ", "SELECT ",
+    "INSERT INTO ", "CREATE TABLE ", "UPDATE ", "DELETE FROM ", "} ", "};", "#define ", "using namespace",
+    "System.out.", "std::",
 )
-CODE_TASK = re.compile(
-    r"\b(?:code|coding|program\w*|functions?|scripts?|python|java|javascript|typescript|c\+\+|c#|rust|"
-    r"golang|ruby|php|sql|html|css|regex|regular expressions?|json|yaml|xml|bash|shell|latex|markdown|"
-    r"api|class|method|snippet|algorithm|query|compile\w*|syntax)\b",
-    _I,
+CODE_START = re.compile(
+    r"(?:from\s+[\w.]+\s+import\b|import\s+[\w.]+(?:\s+as\s+\w+)?\s*;?$|(?:let|const|var)\s+\w+\s*=|"
+    r"class\s+\w+\s*[:({<]|(?:public|private|static)\s+\w+.*[({;]$|function\s+\w+\s*\(|return\b.*[;)\]}]$|"
+    r"for\s+\w+\s+in\s.+:$|[\w.\[\]]+\s*(?:=|\+=|-=|==)\s*[\w\[{(\"'-])"
+)
+CODE_TASK = (
+    "code", "coding", "program*", "function", "functions", "script", "scripts", "python", "java", "javascript",
+    "typescript", "c++", "c#", "rust", "golang", "ruby", "php", "sql", "html", "css", "regex", "regular expression",
+    "regular expressions", "json", "yaml", "xml", "bash", "shell", "latex", "markdown", "api", "class", "method",
+    "snippet", "algorithm", "query", "compile*", "syntax",
 )
 
 # --- Leaked no-input markers -------------------------------------------------------------------------
@@ -149,6 +213,11 @@ _INPUT_NOUNS = (
     r"comments?|feedback|responses?|answers?|input)"
 )
 _TIME_WORDS = r"(?:day|days|week|weeks|month|months|year|years|morning|evening|night|season|decade|century)"
+_POINTING_VERBS = (
+    "summarize", "summarise", "rewrite", "paraphrase", "proofread", "classify", "translate", "shorten",
+    "simplify", "edit", "correct", "analyze", "analyse", "categorize", "categorise", "sort", "reverse",
+    "reorder", "rephrase", "tag", "label",
+)
 POINTS_AT_INPUT = re.compile(
     rf"\bthe\s+following\b(?!\s+{_TIME_WORDS}\b)"
     # "the given list" points at an input; "given a list of numbers, write a function" does not.
@@ -159,36 +228,42 @@ POINTS_AT_INPUT = re.compile(
     rf"|\b{_INPUT_NOUNS}\s+(?:below|above|provided|given|shown|attached)\s*(?:[.:,;?!]|$)"
     rf"|\bthe\s+(?:\w+\s+)?{_INPUT_NOUNS}\s+(?:below|above)\b"
     rf"|\b(?:below|above)\s*:\s*$"
-    rf"|\b(?:summari[sz]e|rewrite|paraphrase|proofread|classify|translate|shorten|simplify|edit|correct|"
-    rf"analy[sz]e|categori[sz]e|sort|reverse|reorder|rephrase|tag|label)\s+(?:the|it|them)\b"
-    rf"(?:\s+{_INPUT_NOUNS}\b(?!\s+(?:of|about|for|on|that|which|who)\b))?(?:\s*[.?!]|\s*$|\s+(?:as|so|into|in|to|by|and|using|with)\b)",
-    _I,
+    rf"|\b(?:{'|'.join(_POINTING_VERBS)})\s+(?:the|it|them)\b"
+    rf"(?:\s+{_INPUT_NOUNS}\b(?!\s+(?:of|about|for|on|that|which|who)\b))?"
+    rf"(?:\s*[.?!]|\s*$|\s+(?:as|so|into|in|to|by|and|using|with)\b)",
 )
-INPUT_NOUN = re.compile(rf"\b{_INPUT_NOUNS}\b", _I)
+# Words without one of which POINTS_AT_INPUT cannot match.
+POINTER_HINTS = frozenset((
+    "following", "given", "provided", "above", "below", "preceding", "attached", "enclosed", "aforementioned",
+    "supplied", "accompanying", "included", "quoted", "listed", "specified", "this", "these", "those",
+    "shown", *_POINTING_VERBS,
+))
+INPUT_NOUN = re.compile(rf"\b{_INPUT_NOUNS}\b")
 # The content is in the instruction itself: after a colon, in quotes, or on its own lines.
-INLINE_CONTENT = re.compile(r":\s*\S+\s+\S+|:\s*\S{6,}|[\"“«„][^\"”»“]{6,}[\"”»“]|(?:^|\s)'[^'\n]{6,}'|\n\s*\S", _I)
+INLINE_CONTENT = re.compile(r":\s*\S+\s+\S+|:\s*\S{6,}|[\"“«„][^\"”»“]{6,}[\"”»“]|(?:^|\s)'[^'\n]{6,}'|\n\s*\S")
 
-# --- Repetition ------------------------------------------------------------------------------------
-ASKS_REPETITION = re.compile(
-    r"\b(?:repeat\w*|repetit\w*|chant\w*|refrains?|chorus\w*|mantras?|over and over|times|echo\w*|"
-    r"tongue[- ]twisters?|cheers?|slogans?|songs?|lyrics|rhymes?|litany|affirmations?|drills?|patterns?|"
-    r"sequences?|loops?|counts?|counting|again|copies|duplicat\w*|lines? of|same)\b",
-    _I,
+# --- Repetition and copying ----------------------------------------------------------------------------
+ASKS_REPETITION = (
+    "repeat*", "repetit*", "chant*", "refrain*", "chorus*", "mantra*", "over and over", "times", "echo*",
+    "tongue twister", "tongue twisters", "tongue-twister", "cheer", "cheers", "slogan*", "song", "songs",
+    "lyrics", "rhyme*", "litany", "affirmation*", "drill*", "pattern*", "sequence*", "loop*", "count", "counts",
+    "counting", "again", "copies", "duplicat*", "lines of", "line of", "same",
 )
-ASKS_COPY = re.compile(
-    r"\b(?:repeat\w*|cop(?:y|ies)|echo\w*|verbatim|unchanged|as is|as-is|identical\w*|same|reproduce|"
-    r"quote|recite|return the (?:input|text|string)|if (?:it is|it's|they are) (?:already )?correct|"
-    r"unless|no changes?|otherwise)\b",
-    _I,
+ASKS_COPY = (
+    "repeat*", "copy", "copies", "echo*", "verbatim", "unchanged", "as is", "as-is", "identical*", "same",
+    "reproduce", "quote", "recite", "return the input", "return the text", "return the string",
+    "if it is correct", "if it is already correct", "unless", "no change", "no changes", "otherwise",
 )
 
-# --- Prompt leaks ------------------------------------------------------------------------------------
+# --- Prompt leaks (on the lower-cased output) ------------------------------------------------------------
 ITEM_MARKER = re.compile(
-    r"^[ \t]*(?:[#*>_]+[ \t]*)?(task|example)[ \t]*\d+[ \t]*[*_]*[ \t]*(?:[:.)]|$)"
-    r"|^[ \t]*#{2,}[ \t]*(task)\b",
-    _IM,
+    r"^[ \t]*(?:[#*>_]+[ \t]*)?(task|example)[ \t]*\d+[ \t]*[*_]*[ \t]*(?:[:.)]|$)|^[ \t]*#{2,}[ \t]*(task)\b",
+    re.MULTILINE,
 )
-FIELD_LINE = re.compile(r"^[ \t]*[*_#]*[ \t]*(instruction|input|output|label|classification|task)[*_]*[ \t]*:", _IM)
+FIELD_LINE = re.compile(
+    r"^[ \t]*[*_#]*[ \t]*(instruction|input|output|label|classification|task)[*_]*[ \t]*:", re.MULTILINE
+)
+FIELD_HINTS = ("instruction", "input", "output", "label", "classification", "task")
 
 # --- Scripts and languages -----------------------------------------------------------------------------
 # (first code point, last code point, script); letters outside these ranges are not counted.
@@ -203,7 +278,7 @@ SCRIPT_RANGES: tuple[tuple[int, int, str], ...] = (
 )
 ASCII_LETTERS = re.compile(r"[A-Za-z]")
 NON_ASCII = re.compile(r"[^\x00-\x7f]")
-_LANGUAGES = (
+ASKS_LANGUAGE = (
     "english", "french", "spanish", "german", "italian", "portuguese", "russian", "ukrainian", "chinese",
     "mandarin", "cantonese", "japanese", "korean", "arabic", "hebrew", "hindi", "bengali", "urdu", "punjabi",
     "tamil", "telugu", "marathi", "gujarati", "thai", "vietnamese", "greek", "turkish", "persian", "farsi",
@@ -212,15 +287,26 @@ _LANGUAGES = (
     "esperanto", "yiddish", "armenian", "georgian", "mongolian", "nepali", "sanskrit", "khmer", "lao",
     "burmese", "amharic", "kazakh", "uzbek", "belarusian", "catalan", "basque", "irish", "welsh", "icelandic",
     "klingon", "elvish",
+    "translat*", "transliterat*", "romaniz*", "romanis*", "language", "languages", "alphabet*", "script",
+    "scripts", "kanji", "hiragana", "katakana", "hanzi", "pinyin", "cyrillic", "character", "characters",
+    "native", "foreign", "bilingual", "multilingual", "phonetic*", "ipa", "pronunciation", "pronounce",
+    "spelling in", "written in", "in the original", "locali*",
+    # A few ways to name a language in the scripts a teacher writes most (matched as substrings).
+    "英语", "英文", "英語", "中文", "汉语", "漢語", "日本語", "日语", "韓国語", "한국어", "영어", "英訳", "翻訳", "翻译",
+    "английск", "русск", "французск", "немецк", "испанск", "китайск", "японск", "перев",
+    "الإنجليزية", "العربية", "ترجم", "अंग्रेज़ी", "अंग्रेजी", "हिंदी", "अनुवाद",
 )
-ASKS_LANGUAGE = re.compile(
-    words_pattern(_LANGUAGES).pattern
-    + r"|\b(?:translat\w*|transliterat\w*|romani[sz]\w*|languages?|alphabets?|scripts?|kanji|hiragana|"
-    r"katakana|hanzi|pinyin|cyrillic|characters?|native|foreign|bilingual|multilingual|phonetic\w*|ipa|"
-    r"pronunciation|pronounce|spelling in|written in|in the original|locali[sz]\w*)\b"
-    # A few ways to name a language in the scripts a teacher writes most.
-    r"|英语|英文|英語|中文|汉语|漢語|日本語|日语|韓国語|한국어|영어|英訳|翻訳|翻译|"
-    r"английск|русск|французск|немецк|испанск|китайск|японск|перев\w*|"
-    r"الإنجليزية|العربية|ترجم|अंग्रेज़ी|अंग्रेजी|हिंदी|अनुवाद",
-    _I,
-)
+
+
+def words_pattern(words: Iterable[str]) -> re.Pattern[str]:
+    """Whole-word, case-insensitive match of any of `words` (spaces match any run of whitespace)."""
+    ordered = sorted(words, key=len, reverse=True)
+    alternatives = "|".join(re.escape(word).replace(r"\ ", r"\s+") for word in ordered)
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", _I)
+
+
+# What the answer checks ask of an instruction, in one pass over its words.
+INSTRUCTION_TERMS = Lexicon({
+    "refusal": ASKS_REFUSAL, "ai": MENTIONS_AI, "template": ASKS_TEMPLATE, "code": CODE_TASK,
+    "repetition": ASKS_REPETITION, "copy": ASKS_COPY, "language": ASKS_LANGUAGE, "pointer": POINTER_HINTS,
+})

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 from .. import prompts
 from ..config import AnswerCheckConfig
@@ -53,18 +53,26 @@ class TaskFacts:
     asks_language: bool
     input_pointer: str | None
     scripts: frozenset[str]
+    copied_prompt: str | None
 
 
-@dataclass(frozen=True, slots=True)
 class OutputView:
-    """One output, in the forms the checks read, computed once per instance."""
+    """One output, in the forms the checks read, each computed at most once per instance."""
 
-    text: str
-    lowered: str
-    normalised: str
-    prose: str
-    code_like: bool
-    tokens: list[str]
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lowered = text.lower()
+        self.words = self.lowered.split()
+        self.normalised = " ".join(self.words)
+        self.prose = text  # the output without fenced or inline code
+        if "`" in text or "~~~" in text:
+            self.prose = pat.INLINE_CODE.sub(" ", pat.FENCED.sub(" ", text))
+        self.prose_lowered = self.lowered if self.prose is text else self.prose.lower()
+        self.code_like = self.prose is not text or looks_like_code(self.prose)
+
+    @cached_property
+    def tokens(self) -> list[str]:
+        return _WORD.findall(self.lowered)
 
 
 Check = Callable[[TaskFacts, Instance, OutputView], Verdict]
@@ -73,19 +81,17 @@ Check = Callable[[TaskFacts, Instance, OutputView], Verdict]
 def task_facts(instruction: str, is_classification: bool = False) -> TaskFacts:
     lowered = instruction.lower()
     tokens = tuple(_WORD.findall(lowered))
-    pointer = input_pointer(instruction, lowered)
+    padded = f" {' '.join(tokens)} "
+    normalised = " ".join(lowered.split())
+    asks = pat.INSTRUCTION_TERMS.names(tokens, padded, lowered)
     return TaskFacts(
-        instruction=instruction, lowered=lowered, normalised=" ".join(lowered.split()),
-        tokens=tokens, padded=f" {' '.join(tokens)} ", is_classification=is_classification,
-        asks_refusal=bool(pat.ASKS_REFUSAL.search(instruction) or pat.ASKS_MESSAGE.search(instruction)),
-        mentions_ai=bool(pat.MENTIONS_AI.search(instruction)),
-        asks_template=bool(pat.ASKS_TEMPLATE.search(instruction)),
-        code_task=bool(pat.CODE_TASK.search(instruction)),
-        asks_repetition=bool(pat.ASKS_REPETITION.search(instruction)),
-        asks_copy=bool(pat.ASKS_COPY.search(instruction)),
-        asks_language=bool(pat.ASKS_LANGUAGE.search(instruction)),
-        input_pointer=pointer,
+        instruction=instruction, lowered=lowered, normalised=normalised, tokens=tokens,
+        padded=padded, is_classification=is_classification, asks_refusal="refusal" in asks,
+        mentions_ai="ai" in asks, asks_template="template" in asks, code_task="code" in asks,
+        asks_repetition="repetition" in asks, asks_copy="copy" in asks, asks_language="language" in asks,
+        input_pointer=input_pointer(instruction, lowered) if "pointer" in asks else None,
         scripts=own_scripts(instruction),
+        copied_prompt=next((fragment for fragment in prompt_fragments() if fragment in normalised), None),
     )
 
 
@@ -95,29 +101,32 @@ def input_pointer(instruction: str, lowered: str) -> str | None:
     "Write a funny interview question. Why did you choose this question?" points back at its own
     output: a pointer whose noun the instruction already named earlier does not count.
     """
-    for pointer in pat.POINTS_AT_INPUT.finditer(instruction):
+    for pointer in pat.POINTS_AT_INPUT.finditer(lowered):
         nouns = pat.INPUT_NOUN.findall(pointer.group(0))
-        if nouns and nouns[-1].lower()[:4] in lowered[: pointer.start()]:
+        if nouns and nouns[-1][:4] in lowered[: pointer.start()]:
             continue
         return None if pat.INLINE_CONTENT.search(instruction.strip()) else pointer.group(0).strip()
     return None
 
 
+def looks_like_code(text: str) -> bool:
+    """A line that reads as code: `def f(`, an import, an assignment, a line ending in ; { or }."""
+    for line in text.split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith(pat.CODE_PREFIXES) or line[-1] in ";{}" or pat.CODE_START.match(line):
+            return True
+    return False
+
+
 def output_view(text: str) -> OutputView:
-    lowered = text.lower()
-    prose = text
-    if "`" in text or "~~~" in text:
-        prose = pat.INLINE_CODE.sub(" ", pat.FENCED.sub(" ", text))
-    return OutputView(
-        text=text, lowered=lowered, normalised=" ".join(lowered.split()), prose=prose,
-        code_like=prose is not text or pat.CODE_LINE.search(prose) is not None,
-        tokens=_WORD.findall(lowered),
-    )
+    return OutputView(text)
 
 
 def is_code_like(text: str) -> bool:
     """Fenced or inline code, or lines that read as code (def, imports, assignments, lines ending in ; or {)."""
-    return output_view(text).code_like
+    return OutputView(text).code_like
 
 
 class AnswerChecks:
@@ -139,7 +148,7 @@ class AnswerChecks:
         """KEEP, or the first check that drops `instance`; `cut_off`: its output stopped at the length limit."""
         if cut_off and self.config.cut_off:
             return drop(ANSWER_CUT_OFF, "the reply stopped at its length limit inside this output")
-        view = output_view(instance.output)
+        view = OutputView(instance.output)
         for check in self.checks:
             verdict = check(facts, instance, view)
             if not verdict.keep:
@@ -149,30 +158,43 @@ class AnswerChecks:
     def _no_input_marker(self, facts: TaskFacts, instance: Instance, view: OutputView) -> Verdict:
         if view.normalised in pat.NO_INPUT_OUTPUTS and view.normalised not in facts.lowered:
             return drop(ANSWER_NO_INPUT_MARKER, f"the whole output is {instance.output.strip()!r}")
-        tag = pat.NO_INPUT_TAG.search(view.prose)
+        tag = pat.NO_INPUT_TAG.search(view.prose) if "<" in view.prose else None
         if tag and tag.group(0).lower() not in facts.lowered:
             return drop(ANSWER_NO_INPUT_MARKER, f"{tag.group(0)!r} in the output")
         return KEEP
 
     def _refusal(self, facts: TaskFacts, instance: Instance, view: OutputView) -> Verdict:
-        found = self.extra_refusals.search(view.text) if self.extra_refusals else None
-        if found is None and not facts.mentions_ai:
-            found = pat.DISCLAIMER.search(view.text)
+        lowered = view.lowered
+        found = self.extra_refusals.search(lowered) if self.extra_refusals else None
+        if found is None and not facts.mentions_ai and any(hint in lowered for hint in pat.DISCLAIMER_HINTS):
+            found = pat.DISCLAIMER.search(lowered)
         if found is None and not facts.asks_refusal:
-            found = pat.OPENING_REFUSAL.match(view.text, 0, pat.OPENING_CHARS) or pat.NOTHING_GIVEN.search(view.text)
-        return drop(ANSWER_REFUSAL, _quote(found.group(0))) if found else KEEP
+            found = pat.OPENING_REFUSAL.match(lowered, 0, pat.OPENING_CHARS)
+            opening = lowered[: pat.NOTHING_GIVEN_CHARS]
+            if found is None and any(hint in opening for hint in pat.NOTHING_GIVEN_HINTS):
+                found = pat.NOTHING_GIVEN.search(opening)
+        if found is None:
+            return KEEP
+        source = view.text if len(view.text) == len(lowered) else lowered  # lower() may change lengths
+        return drop(ANSWER_REFUSAL, _quote(source[found.start():found.end()]))
 
     def _prompt_leak(self, facts: TaskFacts, instance: Instance, view: OutputView) -> Verdict:
-        padded = f" {' '.join(view.tokens)} "
+        if facts.copied_prompt:  # the task itself is our prompt's header, parsed as an instruction
+            return drop(ANSWER_PROMPT_LEAK, f"the instruction copies prompt text {facts.copied_prompt.strip()!r}")
         for fragment in self.fragments:
-            if fragment in padded and fragment not in facts.padded:
-                return drop(ANSWER_PROMPT_LEAK, f"prompt text {fragment.strip()!r}")
+            if fragment in view.normalised:
+                return drop(ANSWER_PROMPT_LEAK, f"prompt text {fragment!r}")
         if view.code_like:
             return KEEP  # "Input:" lines and numbered examples are common in docstrings and comments
-        for pattern in (pat.ITEM_MARKER, pat.FIELD_LINE):
-            for marker in pattern.finditer(view.prose):
-                word = (marker.group(1) or marker.group(2) or "").lower()
-                if word not in facts.lowered:
+        prose = view.prose_lowered
+        markers = []
+        if "task" in prose or "example" in prose:
+            markers.append(pat.ITEM_MARKER)
+        if ":" in prose and any(hint in prose for hint in pat.FIELD_HINTS):
+            markers.append(pat.FIELD_LINE)
+        for pattern in markers:
+            for marker in pattern.finditer(prose):
+                if (marker.group(1) or marker.group(2)) not in facts.lowered:
                     return drop(ANSWER_PROMPT_LEAK, f"item marker {_quote(marker.group(0).strip())}")
         return KEEP
 
@@ -181,6 +203,8 @@ class AnswerChecks:
             return KEEP
         if view.normalised == facts.normalised:
             return drop(ANSWER_RESTATES_INSTRUCTION, "the output is the instruction")
+        if not 0.5 * len(facts.tokens) <= len(view.words) <= 2 * len(facts.tokens):
+            return KEEP  # a cheap bound before counting words
         out, ins = view.tokens, facts.tokens
         if len(ins) < 3 or not 0.67 * len(ins) <= len(out) <= 1.5 * len(ins):
             return KEEP
@@ -193,12 +217,16 @@ class AnswerChecks:
     def _placeholder(self, facts: TaskFacts, instance: Instance, view: OutputView) -> Verdict:
         if facts.asks_template or facts.code_task or view.code_like:
             return KEEP  # brackets and braces in code are syntax, and a template's blanks are its point
-        found = pat.PLACEHOLDER.search(view.prose)
-        if found:
-            return drop(ANSWER_PLACEHOLDER, _quote(found.group(0)))
-        for blank in pat.BLANK_X.finditer(view.prose):
-            before = view.prose[max(0, blank.start() - 12):blank.start()].split()
-            if not (len(blank.group(0)) == 3 and before and pat.ROMAN_CONTEXT.fullmatch(before[-1].strip(".,"))):
+        prose = view.prose
+        for opener, pattern in pat.PLACEHOLDERS:
+            found = pattern.search(prose) if opener in prose else None
+            if found:
+                return drop(ANSWER_PLACEHOLDER, _quote(found.group(0)))
+        if "lorem ipsum" in view.prose_lowered:
+            return drop(ANSWER_PLACEHOLDER, "'lorem ipsum'")
+        for blank in pat.BLANK_X.finditer(prose) if "XXX" in prose else ():
+            before = prose[max(0, blank.start() - 12):blank.start()].lower().split()
+            if not (len(blank.group(0)) == 3 and before and before[-1].strip(".,") in pat.ROMAN_CONTEXT):
                 return drop(ANSWER_PLACEHOLDER, _quote(blank.group(0)))
         return KEEP
 
@@ -212,14 +240,15 @@ class AnswerChecks:
     def _repetition(self, facts: TaskFacts, instance: Instance, view: OutputView) -> Verdict:
         if facts.asks_repetition:
             return KEEP
-        config = self.config
-        words = view.lowered.split()
+        config, words = self.config, view.words
         n = config.repetition_ngram
         if len(words) >= max(config.repetition_min_words, n + 1):
-            grams = list(zip(*(words[i:] for i in range(n))))
-            share = 1 - len(set(grams)) / len(grams)
-            if share > config.repetition_max_share:
-                return drop(ANSWER_REPETITION, f"{share:.0%} of its word {n}-grams are repeats")
+            grams = len(words) - n + 1
+            # An n-gram repeats only where its first word does: the repeated words bound the share.
+            if (len(words) - len(set(words))) / grams > config.repetition_max_share:
+                share = 1 - len(set(zip(*(words[i:] for i in range(n))))) / grams
+                if share > config.repetition_max_share:
+                    return drop(ANSWER_REPETITION, f"{share:.0%} of its word {n}-grams are repeats")
         if view.text.count("\n") >= config.line_repeat_max:
             lines = Counter(" ".join(line.split()) for line in view.lowered.split("\n") if line.count(" ") >= 2)
             line, times = lines.most_common(1)[0] if lines else ("", 0)
@@ -272,10 +301,11 @@ def own_scripts(text: str) -> frozenset[str]:
 
 @cache
 def prompt_fragments() -> tuple[str, ...]:
-    """Clauses of at least six words from our prompt headers, as padded word strings.
+    """Clauses of at least six words from our prompt headers, lower-cased with single spaces.
 
-    Read from the rendered prompts, so they follow any change to the wording. Clauses with digits
-    ("write 20 new tasks") vary per prompt and are left out.
+    Read from the rendered prompts, so they follow any change to the wording. An output holds one
+    when it copies the header (case and spacing aside); clauses with digits ("write 20 new tasks")
+    vary per prompt and are left out.
     """
     rendered = (
         prompts.render_instruction_prompt([]), prompts.render_classify_prompt(""),
@@ -288,7 +318,7 @@ def prompt_fragments() -> tuple[str, ...]:
         for clause in _CLAUSE.split(header.lower()):
             words = _WORD.findall(clause)
             if len(words) >= _FRAGMENT_MIN_WORDS and not any(word.isdigit() for word in words):
-                fragments.add(f" {' '.join(words)} ")
+                fragments.add(" ".join(clause.split()).strip(" '\"()-"))
     return tuple(sorted(fragments))
 
 

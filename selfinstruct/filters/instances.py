@@ -65,7 +65,7 @@ class TaskChecker:
             else:
                 dropped.append((instance, verdict))
         complete = instances[:last] if cut_off else instances
-        conflict = conflicting_outputs(complete) if self.rules.conflicting_outputs else KEEP
+        conflict = conflicting_outputs(complete) if self.rules.conflicting_outputs and len(complete) > 1 else KEEP
         if not conflict.keep:
             return InstanceCheck(kept=[], dropped=dropped + [(i, conflict) for i in kept], task_verdict=conflict)
         return InstanceCheck(kept=kept, dropped=dropped, task_verdict=KEEP if kept else _none_left(dropped))
@@ -95,8 +95,11 @@ def ends_with_colon(text: str) -> bool:
     Change :") or every line ending with one (headings to fill: "Atheism:\nChristianity:"), as two of
     Self-Instruct's own seed tasks have.
     """
-    lines = [line.rstrip() for line in text.rstrip().split("\n") if line.strip()]
-    if not lines or not lines[-1].endswith(":") or lines[-1].count(":") > 1:
+    text = text.rstrip()
+    if not text.endswith(":"):
+        return False
+    lines = [line.rstrip() for line in text.split("\n") if line.strip()]
+    if lines[-1].count(":") > 1:
         return False
     return len(lines) == 1 or not all(line.endswith(":") for line in lines)
 
