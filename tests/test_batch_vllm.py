@@ -44,8 +44,9 @@ pytestmark = [
 
 def _grow(out: Path) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "selfinstruct.cli", "grow", "--out", str(out), "--target", str(TARGET),
-            "--backend", "vllm", "--model", str(MODEL_DIR), "--batch", "--vllm-python", str(VLLM_PYTHON),
-            "--dtype", "bfloat16", "--vllm-arg=--enforce-eager", "--max-model-len", "4096",
+            "--backend", "vllm", "--model", str(MODEL_DIR), "--batch", "--set", f"vllm.python={VLLM_PYTHON}",
+            "--set", "vllm.dtype=bfloat16", "--set", 'vllm.extra_args=["--enforce-eager"]',
+            "--set", "vllm.max_model_len=4096",
             "--prompts-per-round", "8", "--pipeline-rounds", "2"]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **VLLM_CPU_ENV})
 

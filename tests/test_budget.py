@@ -63,8 +63,8 @@ def test_a_request_budget_stops_the_run_and_a_higher_one_continues_it(tmp_path: 
 def test_token_and_cost_budgets(tmp_path: Path) -> None:
     with FakeTeacher(FakeTeacherConfig(seed=8)) as teacher:
         by_tokens = grow(build_config(_values(teacher, tmp_path / "tokens", max_total_tokens=5000)))
-        # The fake teacher counts words as tokens; the default model of the openai backend has an example price.
-        by_cost = grow(build_config(_values(teacher, tmp_path / "cost", max_cost=0.0005)))
+        # The fake teacher counts words as tokens; gpt-4o-mini has a price in the default table.
+        by_cost = grow(build_config(_values(teacher, tmp_path / "cost", model="gpt-4o-mini", max_cost=0.0005)))
     assert by_tokens.stopped.startswith("budget spent (max_total_tokens:") and by_tokens.spent.tokens >= 5000
     assert by_cost.stopped.startswith("budget spent (max_cost:") and by_cost.spent.cost >= 0.0005
 

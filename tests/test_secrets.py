@@ -163,7 +163,7 @@ def test_llamacpp_server_listens_on_loopback() -> None:
 def test_vllm_server_listens_on_loopback(options: VllmOptions) -> None:
     from selfinstruct.teacher import vllm
 
-    argv = vllm.serve_command("/usr/bin/vllm", "org/model", 8124, options)
+    argv = vllm.serve_command(["/usr/bin/vllm", "serve"], "org/model", 8124, options)
     assert argv[:3] == ["/usr/bin/vllm", "serve", "org/model"]
     assert _host(argv) == ["127.0.0.1"]
 
@@ -171,7 +171,7 @@ def test_vllm_server_listens_on_loopback(options: VllmOptions) -> None:
 def test_vllm_extra_args_cannot_move_the_server_off_loopback() -> None:
     from selfinstruct.teacher import vllm
 
-    argv = vllm.serve_command("vllm", "org/model", 8124, VllmOptions(extra_args=("--host", "0.0.0.0")))
+    argv = vllm.serve_command(["vllm", "serve"], "org/model", 8124, VllmOptions(extra_args=("--host", "0.0.0.0")))
     assert _host(argv)[-1] == "127.0.0.1"
 
 

@@ -14,11 +14,14 @@ from typer.testing import CliRunner
 from selfinstruct.cli import app
 from selfinstruct.config import VllmOptions, build_config
 from selfinstruct.pipeline import grow
-from selfinstruct.teacher.vllm import serve_command
+from selfinstruct.errors import TeacherUnavailable
+from selfinstruct.teacher.vllm import entry_point, serve_command, server_env
 
 FAKE_VLLM = """#!{python}
 import json, os, sys
 argv = sys.argv[1:]
+if argv == ["--version"]:  # the launcher checks that the script runs before it serves
+    sys.exit(print("0.0.0-fake"))
 with open(os.environ["FAKE_VLLM_ARGV"], "w") as record:
     json.dump(argv, record)
 port = argv[argv.index("--port") + 1]
@@ -39,7 +42,7 @@ os.execv(sys.executable, [sys.executable, "-m", "selfinstruct.testing.fake_teach
     ],
 )
 def test_serve_command(options: VllmOptions, expected: list[str]) -> None:
-    argv = serve_command("/usr/bin/vllm", "Qwen/Qwen2.5-7B-Instruct", 8123, options)
+    argv = serve_command(["/usr/bin/vllm", "serve"], "Qwen/Qwen2.5-7B-Instruct", 8123, options)
     assert argv[:3] == ["/usr/bin/vllm", "serve", "Qwen/Qwen2.5-7B-Instruct"]
     assert argv[3:-4] == expected
     # Loopback only, and last: vLLM keeps the last value, so extra_args cannot open the server to other machines.
@@ -89,3 +92,54 @@ def test_a_bad_vllm_flag_names_its_field(tmp_path: Path) -> None:
                                       "--set", "vllm.gpu_memory_utilization=1.5"])
     assert result.exit_code == 2
     assert "--set vllm.gpu_memory_utilization: field 'vllm.gpu_memory_utilization'" in result.output
+
+
+def test_cpu_mode_adds_eager_and_the_cpu_environment_only_when_asked(tmp_path: Path) -> None:
+    entry = ["/venv/bin/python", "-m", "vllm.entrypoints.openai.api_server", "--model"]
+    cpu = VllmOptions(cpu=True, cpu_kvcache_gb=3)
+    argv = serve_command(entry, str(tmp_path), 8123, cpu)
+    assert argv[:5] == [*entry, str(tmp_path)] and "--enforce-eager" in argv
+    assert server_env(str(tmp_path), cpu) == {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "3",
+                                              "VLLM_HOST_IP": "127.0.0.1", "VLLM_NO_USAGE_STATS": "1"}
+    # The GPU user's command line and environment are as before.
+    assert "--enforce-eager" not in serve_command(["vllm", "serve"], "org/m", 8123, VllmOptions())
+    assert server_env("org/m", VllmOptions()) == {}
+
+
+def _script(path: Path, body: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!{sys.executable}\n{body}\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_entry_point_prefers_a_console_script_that_runs(tmp_path: Path) -> None:
+    python = _script(tmp_path / "venv" / "bin" / "python", "")
+    script = _script(tmp_path / "venv" / "bin" / "vllm", "print('0.32.0+cpu')")
+    assert entry_point(str(python)) == [str(script), "serve"]
+
+
+def test_entry_point_falls_back_to_the_module_when_the_script_cannot_find_its_distribution(tmp_path: Path) -> None:
+    # As vllm-cpu's own script does: its distribution is not named `vllm`.
+    _script(tmp_path / "venv" / "bin" / "vllm",
+            "import sys; sys.exit('importlib.metadata.PackageNotFoundError: No package metadata was found for vllm')")
+    python = tmp_path / "venv" / "bin" / "python"
+    python.symlink_to(sys.executable)  # a Python that has no vllm: the probe says so
+    with pytest.raises(TeacherUnavailable) as raised:
+        entry_point(str(python))
+    message = str(raised.value)
+    assert "PackageNotFoundError" in message and "has no vllm package" in message and ".ci/vllm_env.sh" in message
+    fake_pkg = tmp_path / "site" / "vllm"
+    fake_pkg.mkdir(parents=True)
+    (fake_pkg / "__init__.py").write_text("")
+    with_vllm = _script(tmp_path / "venv2" / "bin" / "python",
+                        f"import os, sys; os.execve({sys.executable!r}, [{sys.executable!r}, *sys.argv[1:]], "
+                        f"{{**os.environ, 'PYTHONPATH': {str(tmp_path / 'site')!r}}})")
+    assert entry_point(str(with_vllm)) == [str(with_vllm), "-m", "vllm.entrypoints.openai.api_server", "--model"]
+
+
+def test_a_missing_vllm_names_both_install_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    config = build_config({"backend": "vllm", "model": "org/m", "out": tmp_path / "run", "target": 1})
+    with pytest.raises(TeacherUnavailable, match=r"selfinstruct\[vllm\].*\.ci/vllm_env\.sh"):
+        grow(config)

