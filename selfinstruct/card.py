@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .export import (ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, PROVENANCE_FILE, TEXT_FILE, TRAIN_FILE,
-                     VALIDATION_FILE, write_atomic)
+from .atomic import write_atomic
+from .export import ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, PROVENANCE_FILE, TEXT_FILE, TRAIN_FILE, VALIDATION_FILE
 from .gates import GateConfig, GateResult, RunStats, collect_stats, evaluate_gates
 
 CARD_FILE = "README.md"
@@ -45,7 +45,7 @@ def _front_matter(stats: RunStats, present: list[str]) -> list[str]:
     return [
         "---", "license: other  # set it after checking the teacher's terms (see Licence)", "language:", "- en",
         "task_categories:", "- text-generation", "tags:", "- synthetic", "- self-instruct", "- instruction-tuning",
-        "size_categories:", f"- {_size_category(stats.accepted)}", "configs:", "- config_name: default",
+        "size_categories:", f"- {_size_category(stats.rows)}", "configs:", "- config_name: default",
         "  data_files:", *(line for split, path in splits for line in (f"  - split: {split}", f"    path: {path}")),
         "---",
     ]
@@ -77,7 +77,8 @@ def _made(stats: RunStats) -> list[str]:
 def _counts(stats: RunStats) -> list[str]:
     lines = [
         "## Counts", "",
-        f"{stats.accepted} examples accepted of {stats.generated} candidates generated "
+        f"{stats.accepted} tasks accepted of {stats.generated} candidates generated, exported as {stats.rows} rows "
+        "(one per instance) "
         f"(acceptance rate {_percent(stats.acceptance_rate)}) in {len(stats.rounds)} rounds; "
         f"{stats.total('requests')} teacher requests ({stats.total('cached')} from cache, {stats.total('failed')} "
         f"failed), {stats.total('prompt_tokens'):,} prompt and {stats.total('completion_tokens'):,} completion tokens.",
@@ -135,8 +136,8 @@ def render_card(stats: RunStats, present: list[str], gates: list[GateResult]) ->
     title = stats.run_dir.resolve().name or "selfinstruct run"
     lines = [
         *_front_matter(stats, present), "", f"# {title}", "",
-        f"Synthetic instruction-following data ({stats.accepted} examples) grown from seed tasks by a teacher LLM "
-        f"with selfinstruct {stats.version}, in the Self-Instruct / Alpaca manner.", "",
+        f"Synthetic instruction-following data ({stats.rows} rows from {stats.accepted} tasks) grown from seed "
+        f"tasks by a teacher LLM with selfinstruct {stats.version}, in the Self-Instruct / Alpaca manner.", "",
         *_made(stats), "", *_counts(stats), "", *_diversity(stats), "", *_gates(gates), "", *_licence(stats), "",
         *_loading(present), "",
         "Root verbs and objects come from a word-list heuristic; see the project's docs/report.md for its limits.",

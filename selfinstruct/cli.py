@@ -183,9 +183,11 @@ def export(
         "--format", help="alpaca, jsonl, messages, text, parquet or all; repeat or comma-separate for several.")],
     val_fraction: Annotated[float, typer.Option(help="Share of examples in validation.parquet.")] = 0.02,
     seed: Annotated[int, typer.Option(help="Seed of the train/validation split.")] = 0,
+    instances: Annotated[str, typer.Option(
+        help="Rows per accepted task: all (every instance a row), first, or a number.")] = "all",
 ) -> None:
     """Export accepted examples for trainers, with provenance.jsonl and the dataset card README.md."""
-    paths = run_command(lambda: export_run(out, format, val_fraction=val_fraction, seed=seed))
+    paths = run_command(lambda: export_run(out, format, val_fraction=val_fraction, seed=seed, instances=instances))
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
 

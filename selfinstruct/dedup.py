@@ -10,8 +10,6 @@ once, so later candidates are checked against it (Alpaca's loop).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .atomic import write_atomic
 from .errors import InputError
 from .filters.base import MINHASH, ROUGE
 from .filters.minhash import (
@@ -179,16 +178,10 @@ def dedup_files(
 
 def _write_atomically(output: Path, decisions: Iterable[Decision]) -> dict[str, int]:
     counts = {"total": 0, "kept": 0, f"dropped_{ROUGE}": 0, f"dropped_{MINHASH}": 0}
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for decision in decisions:
-                handle.write(decision.model_dump_json() + "\n")
-                counts["total"] += 1
-                counts["kept" if decision.keep else f"dropped_{decision.reason}"] += 1
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a decisions file is not
-        os.replace(tmp, output)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    lines = []
+    for decision in decisions:
+        lines.append(decision.model_dump_json() + "\n")
+        counts["total"] += 1
+        counts["kept" if decision.keep else f"dropped_{decision.reason}"] += 1
+    write_atomic(output, "".join(lines))
     return counts

@@ -1,12 +1,13 @@
-"""Write what trainers read. Every file is written atomically: a reader sees the old or the new file.
+"""Write what trainers read, from a list of `ExampleRow`s; every file through the one atomic writer.
 
-Formats (`export_run`), all from the store's accepted examples (first instance of each task):
+Formats (`write_exports`), by default every instance of every accepted task as one row (as Self-Instruct's
+`all_generated_instances` does; `instances` limits it):
 alpaca    alpaca_data.json   JSON list of {instruction, input, output}, the original Alpaca release's shape
 jsonl     alpaca_data.jsonl  the same rows, one JSON object per line
 messages  messages.jsonl     {"messages": [user, assistant]}: the conversational shape TRL's SFTTrainer reads
 text      text.jsonl         {"text": ...} rendered in the Alpaca training prompt
-parquet   train.parquet, validation.parquet: a deterministic split (see `split_examples`)
-Every export also writes provenance.jsonl (how each example was made) and the dataset card README.md.
+parquet   train.parquet, validation.parquet: a deterministic split by group (see `split_rows`)
+Every export also writes provenance.jsonl (how each row was made) and the dataset card README.md.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ import hashlib
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_atomic
 from .errors import ConfigError, InputError
-from .records import AlpacaExample
+from .records import PROVENANCE_KEYS, AlpacaExample, ExampleRow
 from .store import STORE_NAME, Store
 
 ALPACA_FILE = "alpaca_data.json"
@@ -49,36 +49,9 @@ PROMPT_NO_INPUT = (
     "### Instruction:\n{instruction}\n\n### Response:\n"
 )
 
-PROVENANCE_KEYS = ("teacher", "backend", "method", "round", "demo_ids", "prompt_hash", "is_classification",
-                   "nearest", "nearest_rouge_l")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Temporary file in the same directory, fsync, rename over the target."""
-    write_atomic_bytes(path, text.encode("utf-8"))
-
-
-def write_atomic_bytes(path: Path, data: bytes) -> None:
-    """Binary twin of `write_atomic` (parquet, PNG): same directory so the rename cannot cross filesystems."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def export_alpaca(store: Store, run_dir: Path) -> Path:
-    """alpaca_data.json: a JSON list of {instruction, input, output}, like the original release."""
-    records = [example.model_dump() for example in store.accepted_examples()]
-    path = run_dir / ALPACA_FILE
-    write_atomic(path, json.dumps(records, ensure_ascii=False, indent=2) + "\n")
-    return path
+    """alpaca_data.json from the store, every instance a row: the file a grow keeps up to date."""
+    return write_format("alpaca", store.example_rows(), run_dir)[0]
 
 
 def user_content(example: AlpacaExample) -> str:
@@ -97,36 +70,55 @@ def to_text(example: AlpacaExample) -> str:
     return template.format(instruction=example.instruction, input=example.input) + example.output
 
 
+def split_rows(rows: list[ExampleRow], val_fraction: float,
+               seed: int = 0) -> tuple[list[ExampleRow], list[ExampleRow]]:
+    """(train, validation), deciding by group: the rows of one group (a task's instances) land on one side.
+
+    Rows whose source fixed a split keep it ("train", or any other name: validation). The others: validation takes whole groups in the order of
+    sha256(seed, the group's first instruction and input) until it holds ceil(n · fraction) rows. A hash, not a
+    shuffle: the split depends on neither the order nor the pool's size, so when a run grows and is exported
+    again, rows rarely move from validation to train (no leak into a model trained on the old split). At least
+    one group stays in train. Both lists keep the rows' order.
+    """
+    free = [row for row in rows if row.split is None]
+    groups: dict[str, list[int]] = {}
+    for index, row in enumerate(free):
+        groups.setdefault(row.group, []).append(index)
+
+    def rank(group: str) -> str:
+        first = free[groups[group][0]]
+        return hashlib.sha256(f"{seed}\0{first.instruction}\0{first.input}".encode("utf-8")).hexdigest()
+
+    wanted = math.ceil(len(free) * val_fraction)
+    held: set[int] = set()
+    for group in sorted(groups, key=rank)[: max(len(groups) - 1, 0)]:
+        if len(held) >= wanted:
+            break
+        held.update(groups[group])
+    held_ids = {id(free[index]) for index in held}
+    train = [row for row in rows if (row.split is None and id(row) not in held_ids) or row.split == "train"]
+    validation = [row for row in rows if id(row) in held_ids
+                  or (row.split is not None and row.split != "train")]
+    return train, validation
+
+
 def split_examples(examples: list[AlpacaExample], val_fraction: float,
                    seed: int = 0) -> tuple[list[AlpacaExample], list[AlpacaExample]]:
-    """(train, validation): validation holds the ceil(n · fraction) examples with the lowest sha256(seed, text).
-
-    A hash, not a shuffle: the split depends on neither the order nor the pool's size, so when a run grows and is
-    exported again, examples rarely move from validation to train (no leak into a model trained on the old split).
-    At least one example stays in train. Both lists keep the pool's order.
-    """
-    count = min(math.ceil(len(examples) * val_fraction), max(len(examples) - 1, 0))
-
-    def rank(index: int) -> str:
-        text = f"{seed}\0{examples[index].instruction}\0{examples[index].input}"
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-    held_out = set(sorted(range(len(examples)), key=rank)[:count])
-    train = [example for index, example in enumerate(examples) if index not in held_out]
-    return train, [example for index, example in enumerate(examples) if index in held_out]
+    """`split_rows` for plain examples, each its own group."""
+    rows = [ExampleRow(**example.model_dump(), group=str(index)) for index, example in enumerate(examples)]
+    train, validation = split_rows(rows, val_fraction, seed)
+    return [row.alpaca() for row in train], [row.alpaca() for row in validation]
 
 
-def provenance_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per accepted example, in export order: how and when the teacher made it."""
-    rows = []
-    for index, record in enumerate(records):
-        provenance = record.get("provenance", {})
-        row: dict[str, Any] = {"index": index, "instruction": record["instruction"]}
-        row |= {key: provenance.get(key) for key in PROVENANCE_KEYS}
-        row["is_classification"] = bool(record.get("is_classification", provenance.get("is_classification")))
-        row |= {"instances": len(record.get("instances", [])), "created": record.get("created")}
-        rows.append(row)
-    return rows
+def provenance_rows(rows: list[ExampleRow]) -> list[dict[str, Any]]:
+    """One line per exported row, in export order: how and when it was made."""
+    lines = []
+    for index, row in enumerate(rows):
+        line: dict[str, Any] = {"index": index, "instruction": row.instruction, "group": row.group}
+        line |= {key: row.provenance.get(key) for key in PROVENANCE_KEYS}
+        line |= {key: value for key, value in row.provenance.items() if key not in line}
+        lines.append(line)
+    return lines
 
 
 def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:
@@ -135,11 +127,9 @@ def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:
 
 def parquet_bytes(examples: list[AlpacaExample]) -> bytes:
     """Three string columns; the explicit schema keeps an empty split readable."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as err:  # an optional dependency until pyproject lists it
-        raise ConfigError("--format parquet", None, "pyarrow installed (pip install pyarrow)", str(err)) from None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     schema = pa.schema([("instruction", pa.string()), ("input", pa.string()), ("output", pa.string())])
     table = pa.Table.from_pylist([example.model_dump() for example in examples], schema=schema)
     sink = io.BytesIO()
@@ -157,36 +147,56 @@ def resolve_formats(formats: Iterable[str]) -> list[str]:
     return list(FORMATS) if ALL in wanted else [name for name in FORMATS if name in wanted]
 
 
-def _write_format(name: str, examples: list[AlpacaExample], run_dir: Path,
-                  val_fraction: float, seed: int) -> list[Path]:
-    rows = [example.model_dump() for example in examples]
+def resolve_instances(value: str | int | None) -> int | None:
+    """`--instances`: "all" (None: every instance), "first" (1) or a positive count."""
+    if value is None or str(value).strip().lower() == "all":
+        return None
+    text = str(value).strip().lower()
+    if text == "first":
+        return 1
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise ConfigError("--instances", None, "all, first or a positive number of instances per task", str(value))
+
+
+def write_format(name: str, rows: list[ExampleRow], run_dir: Path,
+                 val_fraction: float = 0.02, seed: int = 0) -> list[Path]:
+    """Write one format's file(s) from `rows`; return the paths."""
+    examples = [row.alpaca() for row in rows]
     if name == "alpaca":
-        write_atomic(run_dir / ALPACA_FILE, json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
-        return [run_dir / ALPACA_FILE]
+        records = [example.model_dump() for example in examples]
+        return [write_atomic(run_dir / ALPACA_FILE, json.dumps(records, ensure_ascii=False, indent=2) + "\n")]
     if name == "parquet":
-        train, validation = split_examples(examples, val_fraction, seed)
-        write_atomic_bytes(run_dir / TRAIN_FILE, parquet_bytes(train))
-        write_atomic_bytes(run_dir / VALIDATION_FILE, parquet_bytes(validation))
-        return [run_dir / TRAIN_FILE, run_dir / VALIDATION_FILE]
-    files = {"jsonl": (JSONL_FILE, rows), "messages": (MESSAGES_FILE, [to_messages(e) for e in examples]),
-             "text": (TEXT_FILE, [{"text": to_text(e)} for e in examples])}
+        train, validation = split_rows(rows, val_fraction, seed)
+        return [write_atomic(run_dir / TRAIN_FILE, parquet_bytes([row.alpaca() for row in train])),
+                write_atomic(run_dir / VALIDATION_FILE, parquet_bytes([row.alpaca() for row in validation]))]
+    files = {"jsonl": (JSONL_FILE, lambda: [example.model_dump() for example in examples]),
+             "messages": (MESSAGES_FILE, lambda: [to_messages(example) for example in examples]),
+             "text": (TEXT_FILE, lambda: [{"text": to_text(example)} for example in examples])}
     filename, lines = files[name]
-    write_atomic(run_dir / filename, jsonl_text(lines))
-    return [run_dir / filename]
+    return [write_atomic(run_dir / filename, jsonl_text(lines()))]
 
 
-def export_run(run_dir: Path, formats: Iterable[str], val_fraction: float = 0.02, seed: int = 0) -> list[Path]:
-    """Write the chosen formats, provenance.jsonl and the dataset card README.md; return every path written."""
+def write_exports(run_dir: Path, rows: list[ExampleRow], formats: Iterable[str], val_fraction: float = 0.02,
+                  seed: int = 0) -> list[Path]:
+    """The chosen formats, provenance.jsonl and the dataset card README.md from `rows`; every path written."""
     names = resolve_formats(formats)
     if not 0 <= val_fraction < 1:
         raise ConfigError("--val-fraction", None, "a fraction in [0, 1)", str(val_fraction))
+    written = [path for name in names for path in write_format(name, rows, run_dir, val_fraction, seed)]
+    written.append(write_atomic(run_dir / PROVENANCE_FILE, jsonl_text(provenance_rows(rows))))
+    from .card import write_card  # the card reads the files just written, and card imports this module
+
+    return [*written, write_card(run_dir)]
+
+
+def export_run(run_dir: Path, formats: Iterable[str], val_fraction: float = 0.02, seed: int = 0,
+               instances: str | int | None = None) -> list[Path]:
+    """Export a run directory's store: `instances` per task ("all" by default, "first" or N)."""
+    names = resolve_formats(formats)
+    limit = resolve_instances(instances)
     if not (run_dir / STORE_NAME).is_file():
         raise InputError(str(run_dir), None, f"a run directory holding {STORE_NAME}", "no store there")
     with Store.open(run_dir) as store:
-        examples = store.accepted_examples()
-        records = store.generated_records()
-    written = [path for name in names for path in _write_format(name, examples, run_dir, val_fraction, seed)]
-    write_atomic(run_dir / PROVENANCE_FILE, jsonl_text(provenance_rows(records)))
-    from .card import write_card  # the card reads the files just written, and card imports this module
-
-    return [*written, run_dir / PROVENANCE_FILE, write_card(run_dir)]
+        rows = store.example_rows(limit)
+    return write_exports(run_dir, rows, names, val_fraction, seed)

@@ -73,10 +73,12 @@ class RunStats:
     drops: dict[str, int]
     pairs: list[tuple[str | None, str | None]]
     rouge_to_seed: list[float]
+    rows: int = 0  # exported rows: every instance of every accepted task
     version: str = __version__
 
     @property
     def accepted(self) -> int:
+        """Accepted tasks (each exports one row per instance: `rows`)."""
         return len(self.examples)
 
     @property
@@ -141,11 +143,12 @@ def collect_stats(run_dir: Path) -> RunStats:
         raise InputError(str(run_dir), None, f"a run directory holding {STORE_NAME}", "no store there")
     with Store.open(run_dir) as store:
         config_json = store.get_meta("config")
-        examples = store.accepted_examples()
+        examples = store.accepted_examples(instances=1)  # one per task: verbs, diversity and ROUGE-L are per task
         seeds = store.instructions("seed")
         return RunStats(
             run_dir=run_dir, config=json.loads(config_json) if config_json else {},
             seeds_hash=store.get_meta("seeds_hash"), seed_instructions=seeds, examples=examples,
+            rows=len(store.example_rows()),
             records=store.generated_records(), rounds=store.round_stats(), drops=store.drop_counts(),
             pairs=[verb_object(example.instruction) for example in examples],
             rouge_to_seed=rouge_l_to_nearest([example.instruction for example in examples], seeds),

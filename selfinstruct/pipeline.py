@@ -24,9 +24,10 @@ from .budget import Ledger, Spent, check_cost_budget
 from .config import GrowConfig
 from .errors import ConfigError, TeacherError
 from .export import export_alpaca
-from .filters.base import EMPTY_OUTPUT
+from .filters.base import EMPTY_OUTPUT, MINHASH
 from .filters.heuristics import instruction_checks
 from .filters.dedup_stage import DedupStage
+from .filters.minhash import Sketched
 from .lock import RunLock
 from .methods import PromptPlan, plan_alpaca, plan_self_instruct
 from .records import Candidate, Rejection, SeedTask
@@ -286,6 +287,8 @@ class GrowSession:
             if verdict.reason is not None:
                 rejections.append(Rejection(candidate=cand, reason=verdict.reason, detail=verdict.detail))
                 continue
+            if verdict.duplicates:
+                cand, sketched = _without_duplicates(cand, sketched, verdict.duplicates, rejections)
             self.dedup.add(cand, sketched)
             accepted.append(
                 cand.model_copy(update={"nearest": verdict.nearest, "nearest_rouge_l": verdict.nearest_rouge_l})
@@ -300,6 +303,18 @@ class GrowSession:
                 "nearest": cand.nearest, "nearest_rouge_l": cand.nearest_rouge_l,
             }
         return provenance
+
+
+def _without_duplicates(cand: Candidate, sketched: list[Sketched] | None, duplicates: tuple[tuple[int, str], ...],
+                        rejections: list[Rejection]) -> tuple[Candidate, list[Sketched] | None]:
+    """The candidate without the instances whose example MinHash found in the pool; each one a rejection."""
+    dropped = dict(duplicates)
+    for position, detail in duplicates:
+        only = cand.model_copy(update={"instances": (cand.instances[position],)})
+        rejections.append(Rejection(candidate=only, reason=MINHASH, detail=detail))
+    keep = [position for position in range(len(cand.instances)) if position not in dropped]
+    kept = cand.model_copy(update={"instances": tuple(cand.instances[position] for position in keep)})
+    return kept, None if sketched is None else [sketched[position] for position in keep]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -75,3 +75,30 @@ class Rejection(BaseModel):
     candidate: Candidate
     reason: str
     detail: str = ""
+
+
+# The provenance every grown task carries (the store keeps it per task; verify checks it; provenance.jsonl
+# lists these first for every row, then the row's own keys such as the instance's position).
+PROVENANCE_KEYS = ("teacher", "backend", "method", "round", "demo_ids", "prompt_hash", "is_classification",
+                   "nearest", "nearest_rouge_l")
+
+
+class ExampleRow(BaseModel):
+    """One exported training row, whichever route made it (a grown task's instance, a converted record).
+
+    `group` keeps related rows together: rows of one group never straddle train and validation (a grown task's
+    instances are one group). `split` is a split fixed by the source data ("train", "validation", "test"); None
+    leaves the choice to the hash split.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instruction: str
+    input: str = ""
+    output: str
+    group: str
+    split: str | None = None
+    provenance: dict[str, Any] = Field(default_factory=dict)
+
+    def alpaca(self) -> AlpacaExample:
+        return AlpacaExample(instruction=self.instruction, input=self.input, output=self.output)

@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .export import write_atomic
+from .atomic import write_atomic
 from .gates import GateConfig, GateResult, RunStats, collect_stats, evaluate_gates
 from .report_plots import write_plots
 from .store import Store
@@ -78,7 +78,8 @@ def summary_figures(stats: RunStats) -> list[tuple[str, str, str]]:
     seconds = sum(float(r.get("seconds", 0)) for r in stats.rounds)
     verb, share = stats.top_verb_share
     return [
-        ("accepted", f"{stats.accepted}", f"of {stats.generated} generated"),
+        ("accepted tasks", f"{stats.accepted}", f"of {stats.generated} generated"),
+        ("exported rows", f"{stats.rows}", "one per instance of each accepted task"),
         ("acceptance rate", _percent(stats.acceptance_rate), "accepted / generated"),
         ("dropped", f"{stats.dropped}", f"{len(stats.drops)} reasons"),
         ("rounds", f"{len(stats.rounds)}", f"{_duration(seconds)} of round time"),

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .export import write_atomic_bytes
+from .atomic import write_atomic
 from .gates import RunStats
 
 TOP_VERBS = 20
@@ -49,7 +49,7 @@ def _no_data(ax: Axes, what: str) -> None:
 def _save(figure: Figure, path: Path) -> Path:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, facecolor="white")
-    write_atomic_bytes(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
     return path
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import StoreError
-from .records import AlpacaExample, Candidate, Instance, Rejection, SeedTask
+from .records import AlpacaExample, Candidate, ExampleRow, Instance, Rejection, SeedTask
 from .teacher.base import TeacherReply
 
 STORE_NAME = "selfinstruct.sqlite"
@@ -199,20 +199,34 @@ class Store:
     def accepted_count(self) -> int:
         return self._db.execute("SELECT count(*) FROM tasks WHERE origin = 'generated'").fetchone()[0]
 
-    def accepted_examples(self) -> list[AlpacaExample]:
-        """One Alpaca example per accepted task: its first instance."""
+    def example_rows(self, instances: int | None = None) -> list[ExampleRow]:
+        """Every instance of every accepted task as one row (the first `instances` of each task when given),
+        in acceptance order; a task's rows share the group `task:<id>`, so they never straddle the split."""
+        limit = -1 if instances is None else instances  # SQLite reads LIMIT -1 as no limit
         rows = self._db.execute(
-            """SELECT t.instruction, i.input, i.output FROM tasks t
-               JOIN instances i ON i.task_id = t.id AND i.position = 0
-               WHERE t.origin = 'generated' ORDER BY t.id"""
+            """SELECT t.id, t.instruction, t.is_classification, t.round, t.provenance, t.created,
+                      i.position, i.input, i.output
+               FROM tasks t JOIN instances i ON i.task_id = t.id
+               WHERE t.origin = 'generated' AND i.position < (CASE WHEN ? < 0 THEN 1e9 ELSE ? END)
+               ORDER BY t.id, i.position""", (limit, limit)
         )
-        return [AlpacaExample(instruction=a, input=b, output=c) for a, b, c in rows]
+        out = []
+        for task_id, text, is_classification, round_, provenance, created, position, input_, output in rows:
+            details = json.loads(provenance) | {"is_classification": bool(is_classification), "round": round_,
+                                                "instance": position, "created": created}
+            out.append(ExampleRow(instruction=text, input=input_, output=output, group=f"task:{task_id}",
+                                  provenance=details))
+        return out
+
+    def accepted_examples(self, instances: int | None = None) -> list[AlpacaExample]:
+        """The Alpaca rows of `example_rows`: every instance of every accepted task by default."""
+        return [row.alpaca() for row in self.example_rows(instances)]
 
     def pool_examples(self) -> list[AlpacaExample]:
-        """Every pool task (seeds and accepted) as its first instance, for MinHash on whole examples."""
+        """Every instance of every pool task (seeds and accepted), for MinHash on whole examples."""
         rows = self._db.execute(
             """SELECT t.instruction, i.input, i.output FROM tasks t
-               JOIN instances i ON i.task_id = t.id AND i.position = 0 ORDER BY t.id"""
+               JOIN instances i ON i.task_id = t.id ORDER BY t.id, i.position"""
         )
         return [AlpacaExample(instruction=a, input=b, output=c) for a, b, c in rows]
 

@@ -18,10 +18,9 @@ from .errors import StoreError, StoreLocked
 from .export import ALPACA_FILE
 from .filters.rouge import RougeIndex
 from .lock import RunLock
-from .records import AlpacaExample
+from .records import PROVENANCE_KEYS, AlpacaExample
 from .store import STORE_NAME, Store
 
-PROVENANCE_KEYS = ("teacher", "method", "round", "demo_ids", "prompt_hash", "is_classification")
 _SHOWN = 60  # characters of an instruction quoted in a problem
 SQLITE_HEADER = b"SQLite format 3\x00"
 

@@ -12,8 +12,9 @@ from selfinstruct.card import CARD_FILE
 from selfinstruct.errors import ConfigError, InputError
 from selfinstruct.export import (
     ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, PROVENANCE_FILE, TEXT_FILE, TRAIN_FILE, VALIDATION_FILE, export_alpaca,
-    export_run, resolve_formats, split_examples, to_messages, to_text, write_atomic,
+    export_run, resolve_formats, split_examples, to_messages, to_text,
 )
+from selfinstruct.atomic import write_atomic
 from selfinstruct.records import AlpacaExample, Candidate, Instance, Rejection, SeedTask
 from selfinstruct.store import RoundRecord, Store
 
@@ -134,8 +135,8 @@ def test_provenance_and_card_come_with_every_export(tmp_path: Path) -> None:
     assert rows[0] | {"created": None} == {
         "index": 0, "instruction": EXAMPLES[0].instruction, "teacher": "fake-model", "backend": "openai",
         "method": "self-instruct", "round": 1, "demo_ids": ["s0", "s1"], "prompt_hash": "p1",
-        "is_classification": False, "nearest": "Name three fruits.", "nearest_rouge_l": 0.25, "instances": 1,
-        "created": None}
+        "is_classification": False, "nearest": "Name three fruits.", "nearest_rouge_l": 0.25,
+        "group": "task:4", "instance": 0, "created": None}
     card = (run / CARD_FILE).read_text(encoding="utf-8")
     for expected in ("fake-model", "c0ffee" * 10, "load_dataset(\"json\", data_files=\"alpaca_data.json\"",
                      "path: train.parquet", "`blacklist` | 1", "## Licence", "Distinct root verbs"):
@@ -167,3 +168,59 @@ def test_export_alpaca_and_write_atomic_keep_their_contract(tmp_path: Path) -> N
     write_atomic(run / "x.txt", "héllo\n")
     assert (run / "x.txt").read_text(encoding="utf-8") == "héllo\n"
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def _classification_run(run_dir: Path, tasks: int = 30) -> Path:
+    """Tasks with several instances each; the classification ones list their labels in order, output-first."""
+    accepted = [
+        Candidate(instruction=f"Label the sentiment of review number {i}: positive, negative or mixed.",
+                  instances=(Instance(input=f"Loved it {i}.", output="Positive"),
+                             Instance(input=f"Hated it {i}.", output="Negative"),
+                             Instance(input=f"Good food, slow service {i}.", output="Mixed")),
+                  is_classification=True, round=1)
+        for i in range(tasks)
+    ]
+    with Store.open(run_dir) as store:
+        store.add_seeds(SEEDS, "c0ffee" * 10)
+        store.commit_round(RoundRecord(1, accepted, [], {"round": 1, "generated": tasks, "kept": tasks}), _provenance)
+    return run_dir
+
+
+def test_every_instance_is_a_row_and_a_classification_task_exports_each_label(tmp_path: Path) -> None:
+    run = _classification_run(tmp_path / "run")
+    export_run(run, ["alpaca"])
+    rows = json.loads((run / ALPACA_FILE).read_text(encoding="utf-8"))
+    assert len(rows) == 90
+    first_task = [row for row in rows if row["instruction"].endswith("number 0: positive, negative or mixed.")]
+    assert [row["output"] for row in first_task] == ["Positive", "Negative", "Mixed"]
+    export_run(run, ["alpaca"], instances="first")
+    assert {row["output"] for row in json.loads((run / ALPACA_FILE).read_text(encoding="utf-8"))} == {"Positive"}
+    export_run(run, ["alpaca"], instances=2)
+    assert len(json.loads((run / ALPACA_FILE).read_text(encoding="utf-8"))) == 60
+    with pytest.raises(ConfigError, match="all, first or a positive number"):
+        export_run(run, ["alpaca"], instances="some")
+
+
+def test_rows_of_one_task_never_straddle_the_split(tmp_path: Path) -> None:
+    run = _classification_run(tmp_path / "run")
+    export_run(run, ["parquet"], val_fraction=0.2)
+    import pyarrow.parquet as pq
+
+    train = pq.read_table(run / TRAIN_FILE).to_pylist()
+    validation = pq.read_table(run / VALIDATION_FILE).to_pylist()
+    assert len(train) + len(validation) == 90 and len(validation) >= 18
+    assert not {row["instruction"] for row in train} & {row["instruction"] for row in validation}
+
+
+def test_exports_are_readable_by_group_and_others(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    run = make_run(tmp_path / "run")
+    old = os.umask(0o022)
+    try:
+        paths = export_run(run, ["all"])
+    finally:
+        os.umask(old)
+    for path in paths:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path

@@ -99,7 +99,7 @@ def test_report_is_escaped_and_self_contained(tmp_path: Path) -> None:
 
 def test_markdown_summary(tmp_path: Path) -> None:
     markdown = report_markdown(_make_run(tmp_path / "run"))
-    for text in ("| accepted | 12 | of 18 generated |", "| acceptance rate | 66.7% |", "| `rouge` | 3 |",
+    for text in ("| accepted tasks | 12 | of 18 generated |", "| acceptance rate | 66.7% |", "| `rouge` | 3 |",
                  "`min_acceptance_rate`", "Teacher `teacher-x`", "write (12)"):
         assert text in markdown
     # Few examples: the diversity gates are shown but not judged.
@@ -166,4 +166,4 @@ def test_grown_run_exports_and_reports(grown_run: Path) -> None:
     names = [path.name for path in export_run(grown_run, ["all"])]
     assert "README.md" in names and "provenance.jsonl" in names
     markdown = report_markdown(grown_run)
-    assert "| accepted | 100 |" in markdown
+    assert "| accepted tasks | 100 |" in markdown

@@ -99,8 +99,9 @@ def test_export_that_is_not_a_list_of_examples(run: Path) -> None:
 def test_stale_export_is_named_as_such(run: Path) -> None:
     # What a kill between a round's commit and its export leaves: a prefix of the store.
     path = run / "alpaca_data.json"
-    path.write_text(json.dumps(json.loads(path.read_text())[:-2]))
-    assert_readable_failure(verify(run), f"holds only the first {TARGET - 2} of the store's {TARGET} examples")
+    rows = json.loads(path.read_text())
+    path.write_text(json.dumps(rows[:-2]))
+    assert_readable_failure(verify(run), f"holds only the first {len(rows) - 2} of the store's {len(rows)} examples")
 
 
 def test_near_duplicate_inserted_by_hand(run: Path) -> None:
@@ -126,7 +127,8 @@ def test_task_without_instances(run: Path) -> None:
 def test_provenance_missing_keys(run: Path) -> None:
     task_id, text = first_generated(run)
     sql(run, "UPDATE tasks SET provenance = ? WHERE id = ?", json.dumps({"teacher": "t"}), task_id)
-    assert_readable_failure(verify(run), "lacks method, round, demo_ids, prompt_hash, is_classification")
+    assert_readable_failure(verify(run), "lacks backend, method, round, demo_ids, prompt_hash, is_classification, "
+                                         "nearest, nearest_rouge_l")
 
 
 def test_provenance_that_is_not_json(run: Path) -> None:

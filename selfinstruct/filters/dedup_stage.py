@@ -19,12 +19,17 @@ from .rouge import RougeIndex, RougeMatch
 
 
 class DedupVerdict(NamedTuple):
-    """A drop reason (None to keep) with evidence, and the nearest pool instruction by ROUGE-L."""
+    """A drop reason (None to keep) with evidence, and the nearest pool instruction by ROUGE-L.
+
+    `duplicates` lists the instances (position, evidence) whose whole example MinHash found in the pool when
+    the task is kept for its others; a task none of whose instances is new is dropped as a whole.
+    """
 
     reason: str | None
     detail: str
     nearest: str | None
     nearest_rouge_l: float
+    duplicates: tuple[tuple[int, str], ...] = ()
 
 
 class Screened(NamedTuple):
@@ -68,16 +73,17 @@ class DedupStage:
         evidence = _rouge_evidence(match) if self.rouge.is_duplicate(match) else None
         return evidence, Screened(self.generation, len(self.rouge), match)
 
-    def sketches(self, cands: list[Candidate]) -> list[Sketched | None]:
-        """Each candidate's MinHash sketch (of its first instance), all in one batch; None when MinHash is off."""
+    def sketches(self, cands: list[Candidate]) -> list[list[Sketched] | None]:
+        """MinHash sketches of each candidate's examples (one per instance), all in one batch; None when off."""
         if self.minhash is None:
             return [None] * len(cands)
-        return sketch_texts([_example_text(cand) for cand in cands], self.minhash_config)
+        flat = iter(sketch_texts([text for cand in cands for text in _example_texts(cand)], self.minhash_config))
+        return [[next(flat) for _ in cand.instances] for cand in cands]
 
     def check(
-        self, cand: Candidate, sketched: Sketched | None = None, screened: Screened | None = None
+        self, cand: Candidate, sketched: list[Sketched] | None = None, screened: Screened | None = None
     ) -> DedupVerdict:
-        """Both stages for a candidate with instances: ROUGE-L on its instruction, then MinHash.
+        """Both stages for a candidate with instances: ROUGE-L on its instruction, then MinHash on each example.
 
         `screened` (from `screen`, when it kept the instruction) limits ROUGE-L to the texts added since.
         """
@@ -90,21 +96,27 @@ class DedupStage:
         verdict = DedupVerdict(None, "", match.nearest, match.score)
         if self.rouge.is_duplicate(match):
             return verdict._replace(reason=ROUGE, detail=_rouge_evidence(match))
-        if self.minhash is not None:
-            sketched = self._sketch(cand) if sketched is None else sketched
-            found = self.minhash.check(sketched.signature, sketched.shingles)
+        if self.minhash is None:
+            return verdict
+        duplicates = []
+        for position, sketch in enumerate(self._sketch(cand) if sketched is None else sketched):
+            found = self.minhash.check(sketch.signature, sketch.shingles)
             if found is not None:
-                return verdict._replace(reason=MINHASH, detail=f"{found.jaccard:.3f} vs {found.key!r}")
-        return verdict
+                duplicates.append((position, f"{found.jaccard:.3f} vs {found.key!r}"))
+        if len(duplicates) == len(cand.instances):
+            return verdict._replace(reason=MINHASH, detail=duplicates[0][1])
+        return verdict._replace(duplicates=tuple(duplicates))
 
-    def add(self, cand: Candidate, sketched: Sketched | None = None) -> None:
+    def add(self, cand: Candidate, sketched: list[Sketched] | None = None) -> None:
+        """Add a kept candidate (its instruction, and each instance's example) to the indexes."""
         self.rouge.add(cand.instruction)
         if self.minhash is not None:
-            sketched = self._sketch(cand) if sketched is None else sketched
-            self.minhash.add(_example_text(cand)[:200], sketched.signature, sketched.shingles)
+            sketches = self._sketch(cand) if sketched is None else sketched
+            for text, sketch in zip(_example_texts(cand), sketches):
+                self.minhash.add(text[:200], sketch.signature, sketch.shingles)
 
-    def _sketch(self, cand: Candidate) -> Sketched:
-        return sketch_texts([_example_text(cand)], self.minhash_config)[0]
+    def _sketch(self, cand: Candidate) -> list[Sketched]:
+        return sketch_texts(_example_texts(cand), self.minhash_config)
 
     def _add_examples(self, examples: list[tuple[str, str, str]]) -> None:
         assert self.minhash is not None
@@ -113,6 +125,5 @@ class DedupStage:
             self.minhash.add(text[:200], sketched.signature, sketched.shingles)
 
 
-def _example_text(cand: Candidate) -> str:
-    first = cand.instances[0]
-    return example_text(cand.instruction, first.input, first.output)
+def _example_texts(cand: Candidate) -> list[str]:
+    return [example_text(cand.instruction, instance.input, instance.output) for instance in cand.instances]
