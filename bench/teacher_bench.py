@@ -191,15 +191,17 @@ class SerialLoop:
                 candidates += read_generation(plan, reply, round_no)[0]
         candidates = [c for c in candidates if check_instruction(c.instruction, self.checks).keep
                       and self.dedup.screen(c.instruction)[0] is None]
-        labels = await self.batched([classify_request(self.config, c.instruction) for c in candidates])
-        candidates = [c.model_copy(update={"is_classification": read_classification(r)})
-                      for c, r in zip(candidates, labels)]
-        replies = await self.batched([instance_request(self.config, c) for c in candidates])
+        questions = [classify_request(self.config, c.instruction) for c in candidates]
+        labels = await self.batched(questions)
+        candidates = [c.model_copy(update={"is_classification": read_classification(q, r)})
+                      for c, q, r in zip(candidates, questions, labels)]
+        requests = [instance_request(self.config, c) for c in candidates]
+        replies = await self.batched(requests)
         kept = 0
-        for cand, reply in zip(candidates, replies):
+        for cand, request, reply in zip(candidates, requests, replies):
             if reply is None:
                 continue
-            cand = read_instances(cand, reply, self.config.instances_per_task)
+            cand = read_instances(request, cand, reply, self.config.instances_per_task)[0]
             if cand.instances and self.dedup.check(cand).reason is None:
                 self.dedup.add(cand)
                 self.machine.append(cand.instruction)

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -19,7 +19,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .budget import Spent
-from .config import build_config, key_line, read_config_file
+from .config import build_config, build_model, key_line, read_config_file
 from .errors import InputError, SelfInstructError, StoreError, TeacherError
 from .dedup import STAGES, dedup_files
 from .errors import ConfigError
@@ -28,6 +28,9 @@ from .seeds import load_seeds
 from .gates import GateError, GateResult, enforce_gates
 from .verify import verify_run
 from .pipeline import GrowResult, RoundSummary, grow as grow_pool
+
+if TYPE_CHECKING:
+    from .rebuild import RebuildResult
 
 app = typer.Typer(
     help="Grow instruction-tuning data from seed tasks with a teacher LLM (Self-Instruct / Alpaca).",
@@ -197,6 +200,29 @@ def export(
 
 
 @app.command()
+def rebuild(
+    source: Annotated[Path, typer.Option("--from", help="Run directory whose stored teacher replies to re-read.")],
+    out: Annotated[Path, typer.Option(help="New run directory to build (must not hold files).")],
+    config: Annotated[Optional[Path], typer.Option(
+        help="TOML or JSON file of settings that override the source run's (e.g. [filters]).")] = None,
+) -> None:
+    """Re-derive a run's pool from its stored replies with today's parser and filters; sends no request."""
+    def action() -> RebuildResult:
+        from .rebuild import rebuild as rebuild_run
+
+        return rebuild_run(source, out, read_config_file(config) if config else None)
+
+    result = run_command(action)
+    console.print(
+        f"[bold green]rebuilt:[/] {result.tasks} tasks, {result.rows} rows in {out} (source: {result.source_tasks} "
+        f"tasks, {result.source_rows} rows); {result.rounds} rounds replayed, {result.usage.requests} requests "
+        f"sent, {result.usage.cached} answers from the source's store; dead letters: "
+        f"{_by_class(result.dead_letters)}", highlight=False)
+    if result.drops:
+        console.print("dropped: " + ", ".join(f"{reason} {count}" for reason, count in result.drops.items()))
+
+
+@app.command()
 def report(
     out: Annotated[Path, typer.Option(help="Run directory to report on.")],
     fail_on_gates: Annotated[bool, typer.Option(help="Exit non-zero when a quality gate fails.")] = False,
@@ -230,6 +256,53 @@ def verify(out: Annotated[Path, typer.Option(help="Run directory to check.")]) -
             console.print(f"  - {problem}", highlight=False, markup=False)
         raise typer.Exit(1)
     console.print(f"[bold green]sound:[/] {out}")
+
+
+@app.command()
+def convert(
+    data: Annotated[str, typer.Option(help="Labelled data: JSON, JSONL, CSV, TSV, parquet, a saved dataset dir or a hub name.")],
+    out: Annotated[Path, typer.Option(help="Run directory to write (store, exports, card); replaced only on success.")],
+    task: Annotated[Optional[str], typer.Option(help="Family: extractive-qa, classification, summarization, nli, paraphrase, yes-no-qa.")] = None,
+    templates: Annotated[Optional[Path], typer.Option(help="TOML file of your own templates (Jinja2).")] = None,
+    columns: Annotated[Optional[str], typer.Option(help="field=column,… where the usual column names do not fit.")] = None,
+    labels: Annotated[Optional[str], typer.Option(help="value=label,… (e.g. 0=negative,1=positive) or a file.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Split to read (saved/hub) or that the file holds; eval rows stay out of train.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Read at most this many rows.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the per-row template choice and of few-shot exemplars.")] = 0,
+    shots: Annotated[int, typer.Option(help="Few-shot exemplars per row, from the data's training part.")] = 0,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip bad rows, counted by reason, instead of stopping.")] = False,
+    headerless: Annotated[bool, typer.Option("--headerless", help="CSV/TSV without a header: columns are 0, 1, ….")] = False,
+    unanswerable: Annotated[Optional[str], typer.Option(help="Answer for unanswerable questions (else they are skipped).")] = None,
+) -> None:
+    """Turn a labelled data set into instruction rows through templates, in a run directory like grow's."""
+    from .convert import ConvertConfig, convert_dataset
+
+    def action() -> Any:
+        settings = {"data": data, "out": out, "task": task, "templates": templates, "columns": columns,
+                    "labels": labels, "split": split, "limit": limit, "seed": seed, "shots": shots,
+                    "skip_bad": skip_bad, "headerless": headerless, "unanswerable": unanswerable}
+        return convert_dataset(build_model(ConvertConfig, settings, "options"))
+
+    result = run_command(action)
+    used = ", ".join(f"{name} {count}" for name, count in sorted(result.used.items()))
+    console.print(f"[bold green]converted[/] {result.source} → {result.out}: {len(result.rows)} rows, "
+                  f"{len(result.used)} of {len(result.templates)} templates used ({used})", highlight=False)
+    skipped = ", ".join(f"{reason} {count}" for reason, count in result.skipped.most_common()) or "none"
+    console.print(f"skipped: {skipped}", highlight=False)
+
+
+@app.command()
+def mix(
+    config: Annotated[Path, typer.Option(help="Mix config (TOML): target, cap, temperature, seed, [[source]], [decontaminate].")],
+    out: Annotated[Path, typer.Option(help="Run directory of the mix (store, exports, card with the mixture table).")],
+) -> None:
+    """Mix grow runs, conversions and Alpaca files into one trainer-ready set: rates, dedup, decontamination."""
+    from .mix import mix_run, read_mix_config
+
+    result = run_command(lambda: mix_run(read_mix_config(config), out))
+    for line in result.table_lines():
+        console.print(line, highlight=False, markup=False)
+    console.print(f"[bold green]mixed[/] {len(result.rows)} rows → {out}", highlight=False)
 
 
 class _GrowProgress:

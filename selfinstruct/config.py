@@ -7,7 +7,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -18,6 +18,7 @@ from .seeds import DEFAULT_SEEDS
 
 Backend = Literal["cpu", "openai", "vllm"]
 Api = Literal["chat", "completions"]
+Structured = Literal["auto", "on", "off"]
 
 
 class Decoding(BaseModel):
@@ -44,6 +45,59 @@ SELF_INSTRUCT_INSTANCES = Decoding(temperature=0.0, top_p=1.0, max_tokens=512, s
 ALPACA_TASKS = Decoding(temperature=1.0, top_p=1.0, max_tokens=3072)
 
 
+class InstanceFilterConfig(BaseModel):
+    """Self-Instruct's checks of a task's instances (`[filters.instances]`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_is_output: bool = Field(
+        True, description="drop an instance whose output repeats its input (case and spacing ignored), unless "
+                          "the instruction asks to copy or repeat")
+    ends_with_colon: bool = Field(
+        True, description="drop an instance whose input or output ends with ':', a sign it was cut off")
+    conflicting_outputs: bool = Field(
+        True, description="drop the whole task when one non-empty input has two different outputs")
+
+
+class AnswerCheckConfig(BaseModel):
+    """Checks of what an instance's output says (`[filters.answers]`); each can be turned off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    refusal: bool = Field(True, description="drop refusals and AI disclaimers (\"I'm sorry, but I can't\", "
+                                            "\"As an AI language model\")")
+    extra_refusal_phrases: tuple[str, ...] = Field(
+        (), description="more phrases that mark a refusal anywhere in an output (case-insensitive, whole words)")
+    placeholder: bool = Field(True, description="drop outputs with template placeholders ([Your Name], "
+                                                "<insert text>, {company}, XXX) unless the task asks for a template")
+    no_input_marker: bool = Field(True, description="drop outputs that carry a no-input marker (<none>, "
+                                                    "<noinput>, or N/A as the whole output)")
+    missing_input: bool = Field(True, description="drop an instance with an empty input whose instruction points "
+                                                  "at one (\"the following text\", \"this paragraph\")")
+    cut_off: bool = Field(True, description="drop the last instance of a reply that stopped at its length limit")
+    repetition: bool = Field(True, description="drop outputs that repeat themselves (word n-grams or lines)")
+    repetition_ngram: int = Field(3, ge=1, le=10, description="word n-gram size for the repetition share")
+    repetition_max_share: float = Field(
+        0.5, gt=0, le=1, description="drop when more than this share of an output's word n-grams are repeats")
+    repetition_min_words: int = Field(
+        20, ge=2, description="outputs shorter than this many words are not judged for n-gram repetition")
+    line_repeat_max: int = Field(
+        4, ge=1, description="a line of three or more words may appear at most this many times in an output")
+    restates_instruction: bool = Field(
+        True, description="drop an output that is (nearly) its own instruction")
+    restate_similarity: float = Field(
+        0.9, gt=0, le=1, description="word-overlap F1 between output and instruction at which it counts as a restatement")
+    prompt_leak: bool = Field(
+        True, description="drop outputs that copy our prompt's wording (headers, 'Task 12:' items, 'Input:' lines)")
+    script: bool = Field(
+        True, description="drop an output written in another script (Latin, Cyrillic, CJK...) than its instruction "
+                          "and input, unless the instruction asks for another language")
+    script_min_share: float = Field(
+        0.5, gt=0, le=1, description="share of an output's letters that must be in a script of its instruction or input")
+    script_min_letters: int = Field(
+        4, ge=1, description="outputs with fewer letters than this are not judged for their script")
+
+
 class FilterConfig(BaseModel):
     """Heuristic and near-duplicate filter settings."""
 
@@ -60,6 +114,9 @@ class FilterConfig(BaseModel):
     rouge_threshold: float = Field(0.7, gt=0, le=1)
     minhash: bool = True
     minhash_threshold: float = Field(0.7, gt=0, le=1)
+    instances: InstanceFilterConfig = Field(
+        InstanceFilterConfig(), description="Self-Instruct's instance filters")
+    answers: AnswerCheckConfig = Field(AnswerCheckConfig(), description="checks of what an output says")
 
 
 class VllmOptions(BaseModel):
@@ -89,6 +146,10 @@ class GrowConfig(BaseModel):
         None, description="default: completions for cpu (a small model continues text best) and vllm (prompts "
                           "batched per request), chat for openai")
     method: Method = "self-instruct"
+    structured: Structured = Field(
+        "auto", description="ask chat teachers for JSON replies that match each stage's schema (response_format "
+                            "json_schema, strict) and validate them; auto: on for the chat API, off for completions "
+                            "(base models continue text, read by the text parser)")
     seeds: Path = DEFAULT_SEEDS
     seed: int = Field(0, description="random seed for demo sampling")
     prompts_per_round: int | None = Field(
@@ -128,6 +189,10 @@ class GrowConfig(BaseModel):
     vllm: VllmOptions = VllmOptions()
     server_startup_timeout: float = Field(300.0, gt=0)
 
+    @property
+    def uses_structured(self) -> bool:
+        return self.structured == "on" or (self.structured == "auto" and self.api == "chat")
+
     @model_validator(mode="after")
     def _check_backend(self) -> "GrowConfig":
         if self.machine_demos >= self.demos:
@@ -137,6 +202,8 @@ class GrowConfig(BaseModel):
         cpu = self.backend == "cpu"
         if self.api is None:
             self.api = "chat" if self.backend == "openai" else "completions"
+        if self.structured == "on" and self.api != "chat":
+            raise ValueError("structured = on needs api = chat: the completions path reads text replies")
         if self.batch_prompts is None:
             self.batch_prompts = 32 if self.api == "completions" and not cpu else 1
         elif self.batch_prompts > 1 and self.api != "completions":
@@ -183,8 +250,17 @@ def build_config(
 
     `locate` names where a field's value came from (e.g. "grow.toml:3"), else `source` does.
     """
+    return build_model(GrowConfig, values, source, locate)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def build_model(model: type[M], values: dict[str, Any], source: str = "options",
+                locate: Callable[[tuple[str, ...]], str] | None = None) -> M:
+    """Validate `values` into any settings model (None means unset); the first pydantic error as a ConfigError."""
     try:
-        return GrowConfig.model_validate({key: value for key, value in values.items() if value is not None})
+        return model.model_validate({key: value for key, value in values.items() if value is not None})
     except ValidationError as err:
         first = err.errors()[0]
         loc = tuple(str(part) for part in first["loc"])

@@ -49,3 +49,11 @@ class StoreError(SelfInstructError):
 
 class StoreLocked(StoreError):
     """Another process holds the run directory."""
+
+
+class DataError(InputError):
+    """A labelled data file (convert, mix) is malformed: names the file, the row and the field."""
+
+
+class TemplateError(InputError):
+    """A template file is malformed, or a template cannot render a row."""

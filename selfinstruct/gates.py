@@ -24,6 +24,7 @@ from rapidfuzz.distance import LCSseq
 
 from . import __version__
 from .errors import InputError, SelfInstructError
+from .filters.base import ANSWER_REASONS, INSTANCE_REASONS
 from .records import AlpacaExample
 from .store import STORE_NAME, Store
 from .verbs import verb_object
@@ -169,6 +170,9 @@ class GateConfig(BaseModel):
     max_mean_rouge_l_to_seed: float | None = Field(
         0.5, gt=0, le=1, description="mean ROUGE-L of each instruction to its nearest seed: copying the seeds")
     max_failed_request_share: float | None = Field(0.2, ge=0, le=1, description="dead-lettered / sent requests")
+    max_answer_check_share: float | None = Field(
+        0.5, ge=0, le=1, description="answers dropped by the instance filters and answer checks / answers that "
+                                     "reached them: above it the teacher's answers are mostly junk")
     min_examples: int = Field(
         20, ge=0, description="below this many accepted examples the share and diversity gates are not judged")
 
@@ -208,6 +212,16 @@ def _skipped(name: str, limit: float, stats: RunStats, config: GateConfig) -> Ga
                       message=f"{name}: not judged on {stats.accepted} examples (fewer than {config.min_examples})")
 
 
+def answer_check_drops(stats: RunStats) -> int:
+    """Candidates or instances dropped by the instance filters and answer checks."""
+    return sum(stats.drops.get(reason, 0) for reason in (*INSTANCE_REASONS, *ANSWER_REASONS))
+
+
+def _answer_check_share(stats: RunStats) -> float | None:
+    dropped = answer_check_drops(stats)
+    return dropped / (dropped + stats.rows) if dropped + stats.rows else None
+
+
 def _failed_share(stats: RunStats) -> float | None:
     requests = stats.total("requests")
     return stats.total("failed") / requests if requests else None
@@ -222,6 +236,8 @@ def evaluate_gates(source: Path | RunStats, config: GateConfig | None = None) ->
         ("min_acceptance_rate", config.min_acceptance_rate, stats.acceptance_rate, True, "acceptance rate", False),
         ("max_failed_request_share", config.max_failed_request_share, _failed_share(stats), False,
          "failed request share", False),
+        ("max_answer_check_share", config.max_answer_check_share, _answer_check_share(stats), False,
+         "share of answers dropped by the answer checks", True),
         ("max_top_verb_share", config.max_top_verb_share, stats.top_verb_share[1], False,
          f"share of the top root verb ({stats.top_verb_share[0]})", True),
         ("max_empty_input_share", config.max_empty_input_share, stats.empty_input_share, False,

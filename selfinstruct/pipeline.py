@@ -36,7 +36,7 @@ from .seeds import load_seeds
 from .store import RoundRecord, Store
 from .teacher.base import TeacherReply
 from .teacher.cache import CachedTeacher, ReplyWriter, Usage
-from .teacher.openai_compat import OpenAITeacher
+from .teacher.openai_compat import LLAMA_CPP_PYTHON, OPENAI_SCHEMA, OpenAITeacher
 from .teacher.registry import Endpoints, open_teacher
 
 log = logging.getLogger(__name__)
@@ -221,6 +221,7 @@ class GrowSession:
             concurrency=config.concurrency or 1, requests_per_minute=config.requests_per_minute,
             tokens_per_minute=config.tokens_per_minute, failure_window=config.failure_window,
             failure_threshold=config.failure_threshold, batch_prompts=config.batch_prompts or 1,
+            schema_dialect=LLAMA_CPP_PYTHON if config.backend == "cpu" else OPENAI_SCHEMA,
         )
 
     async def _collect(self, teacher: OpenAITeacher, number: int) -> CollectedRound:

@@ -11,11 +11,10 @@ import re
 from collections.abc import Sequence
 
 from .records import Instance, SeedTask
+from .sanitize import sanitize_line, sanitize_text
 
 NO_INPUT = "<none>"
 
-# Characters no demo needs (controls, bidi overrides, lone surrogates); replies get the same in `parse.clean_text`.
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
 # A line that reads as an Alpaca item header ("### Task 9"), the shape `parse` splits replies on.
 _ITEM_HEADER = re.compile(r"^[ \t]*#{2,}[ \t]*((?:task[ \t]*)?\d*[ \t]*[:.]?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 
@@ -102,6 +101,9 @@ _ALPACA_HEADER = (
     "Use exactly this layout for every task:"
 )
 
+# Every prompt's opening words: a reply that repeats them is echoing the prompt (`parse` drops it).
+PROMPT_HEADERS = (_INSTRUCTION_HEADER, _CLASSIFY_HEADER, _INSTANCE_HEADER, _OUTPUT_FIRST_HEADER, _ALPACA_HEADER)
+
 
 def render_instruction_prompt(instructions: Sequence[str]) -> str:
     """A list of demo instructions, ending where the next task number starts."""
@@ -142,7 +144,24 @@ def _render_input_first(instances: Sequence[Instance]) -> str:
 
 
 def _render_output_first(instances: Sequence[Instance]) -> str:
-    return "\n".join(f"Label: {instance.output}\nInput: {instance.input}" for instance in instances)
+    # Numbered, so a request can stop after the last label it will keep ("Label 3:" when it keeps two).
+    return "\n".join(f"Label {number}: {instance.output}\nInput: {instance.input}"
+                     for number, instance in enumerate(instances, start=1))
+
+
+def is_output_first(prompt: str) -> bool:
+    """Whether an instance prompt asks for labels first (a classification task's)."""
+    return prompt.startswith(_OUTPUT_FIRST_HEADER)
+
+
+def instance_stops(is_classification: bool, keep: int) -> tuple[str, ...]:
+    """Where an instance reply may end: after the `keep`-th example (or label), or where another task starts."""
+    return ("\nTask:", f"Label {keep + 1}:" if is_classification else f"Example {keep + 1}")
+
+
+def alpaca_stop(demos: int, count: int) -> str:
+    """Where an Alpaca reply may end: the header of the task after the `count` asked for."""
+    return f"### Task {demos + count + 1}"
 
 
 def render_alpaca_prompt(demos: Sequence[SeedTask], count: int) -> str:
@@ -161,12 +180,39 @@ def render_alpaca_prompt(demos: Sequence[SeedTask], count: int) -> str:
     return "\n".join(parts)
 
 
+# Structured (JSON) replies: each stage's prompt names the object to answer with. The schema itself travels in
+# the request's response_format; a model still writes better JSON when the prompt shows the shape.
+_STRUCTURED_ASK = {
+    "instructions": 'Write {count} new tasks for this list. Reply with a JSON object: {{"instructions": ["...", ...]}}.',
+    "classify": 'Reply with a JSON object: {{"classification": "Yes"}} or {{"classification": "No"}}.',
+    "instances": 'Write up to {count} examples for the last task. Reply with a JSON object: '
+                 '{{"instances": [{{"input": "...", "output": "..."}}, ...]}}, with "" as the input when the task '
+                 'needs none.',
+    "labels": 'Write up to {count} labels for the last task, each with an input that has it. Reply with a JSON '
+              'object: {{"instances": [{{"label": "...", "input": "..."}}, ...]}}.',
+    "alpaca": 'Reply with a JSON object: {{"tasks": [{{"instruction": "...", "input": "...", "output": "..."}}, '
+              '...]}}, with "" as the input when the instruction needs none.',
+}
+
+
+def structured_prompt(prompt: str, kind: str, count: int = 0) -> str:
+    """`prompt` ending in a request for the stage's JSON object instead of an open item to continue.
+
+    `kind` is a stage ("instructions", "classify", "instances", "alpaca") or "labels" (output-first instances).
+    """
+    body = prompt.rstrip()
+    last = body.rsplit("\n", 1)[-1]
+    if kind in {"instructions", "alpaca", "classify"} and re.fullmatch(r"(?:#+ *)?(?:Task \d*|Classification):?", last):
+        body = body.rsplit("\n", 1)[0].rstrip()  # the open "Task 9:" a base model would continue
+    return f"{body}\n\n{_STRUCTURED_ASK[kind].format(count=count)}"
+
+
 def _one_line(text: str) -> str:
     """Demo instructions are shown on one line, so nothing in them can start a new item."""
-    return " ".join(_UNPRINTABLE.sub("", text).split())
+    return sanitize_line(text)
 
 
 def _demo_block(text: str) -> str:
     """A multi-line demo field (Alpaca input, output): its lines stay, but none can pose as an item header."""
-    text = _UNPRINTABLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = sanitize_text(text)
     return _ITEM_HEADER.sub(r"\1", text)

@@ -12,11 +12,13 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .config import GrowConfig
-from .filters.base import ROUGE, TEACHER_FAILED
+from .filters.base import EMPTY_OUTPUT, ROUGE, STRUCTURED_INVALID, TEACHER_FAILED
 from .filters.dedup_stage import Screened
 from .filters.heuristics import check_instruction
+from .filters.instances import check_task
 from .methods import (
     PromptPlan,
     classify_request,
@@ -26,6 +28,8 @@ from .methods import (
     read_instances,
 )
 from .records import Candidate, Rejection
+from .reply_models import StructuredReplyInvalid
+from .teacher.base import TeacherReply, TeacherRequest
 from .teacher.cache import CachedTeacher
 
 # Evidence when an instruction is too close to the pool (else None), and the check's record.
@@ -71,16 +75,35 @@ class RoundStream:
 
     async def _from_plan(self, asker: CachedTeacher, plan: PromptPlan, number: int,
                          screened: dict[str, Screened]) -> _PlanResult:
-        reply = await asker.ask(plan.request)
-        if reply is None:
+        base = Candidate(instruction="", round=number, prompt_hash=plan.prompt_hash, demo_ids=plan.demo_ids)
+        outcome = await _ask_and_read(asker, plan.request, lambda request, reply: read_generation(
+            PromptPlan(request, plan.demo_ids), reply, number))
+        if outcome is None:
             return _PlanResult([], [], 0)
-        parsed, cut = read_generation(plan, reply, number)
+        if isinstance(outcome, StructuredReplyInvalid):
+            return _PlanResult([], [_invalid(base, plan.request, outcome)], 1)
+        parsed, cut = outcome
         survivors, rejections = self._early_filters(parsed, screened)
         if self.config.method == "self-instruct":
             outcomes = await asyncio.gather(*(self._complete_task(asker, cand) for cand in survivors))
-            survivors = [outcome for outcome in outcomes if isinstance(outcome, Candidate)]
-            rejections += [outcome for outcome in outcomes if isinstance(outcome, Rejection)]
+        else:  # an Alpaca task came with its instance; the reply's cut-off last task is already in `cut`
+            outcomes = [self._check_answers(cand, cut_off=False) for cand in survivors]
+        survivors = [kept for kept, _ in outcomes if kept is not None]
+        rejections += [rejection for _, dropped in outcomes for rejection in dropped]
         return _PlanResult(survivors, cut + rejections, len(parsed) + len(cut))
+
+    def _check_answers(self, cand: Candidate, cut_off: bool,
+                       limit: int | None = None) -> tuple[Candidate | None, list[Rejection]]:
+        """The instance filters and answer checks: the task with the first `limit` instances that pass (None
+        when it is dropped as a whole), and a rejection per dropped instance, or one for the task."""
+        outcome = check_task(cand.instruction, cand.instances, cand.is_classification, self.config.filters, cut_off)
+        if not outcome.task_verdict.keep:
+            return None, [Rejection(candidate=cand, reason=outcome.task_verdict.reason or EMPTY_OUTPUT,
+                                    detail=outcome.task_verdict.detail)]
+        dropped = [Rejection(candidate=cand.model_copy(update={"instances": (instance,)}),
+                             reason=verdict.reason or EMPTY_OUTPUT, detail=verdict.detail)
+                   for instance, verdict in outcome.dropped]
+        return cand.model_copy(update={"instances": tuple(outcome.kept[:limit])}), dropped
 
     def _early_filters(self, parsed: list[Candidate],
                        screened: dict[str, Screened]) -> tuple[list[Candidate], list[Rejection]]:
@@ -104,11 +127,53 @@ class RoundStream:
                 survivors.append(cand)
         return survivors, rejections
 
-    async def _complete_task(self, asker: CachedTeacher, cand: Candidate) -> Candidate | Rejection:
-        """Self-Instruct: classify the instruction, then ask for its instances."""
-        label = await asker.ask(classify_request(self.config, cand.instruction))
-        cand = cand.model_copy(update={"is_classification": read_classification(label)})
-        reply = await asker.ask(instance_request(self.config, cand))
-        if reply is None:
-            return Rejection(candidate=cand, reason=TEACHER_FAILED, detail="instance request failed")
-        return read_instances(cand, reply, self.config.instances_per_task)
+    async def _complete_task(self, asker: CachedTeacher, cand: Candidate) -> tuple[Candidate | None, list[Rejection]]:
+        """Self-Instruct: classify the instruction, ask for its instances, check them."""
+        question = classify_request(self.config, cand.instruction)
+        label = await _ask_and_read(asker, question, read_classification)
+        if isinstance(label, StructuredReplyInvalid):
+            return None, [_invalid(cand, question, label)]
+        cand = cand.model_copy(update={"is_classification": bool(label)})
+        request = instance_request(self.config, cand)
+        outcome = await _ask_and_read(asker, request, lambda request, reply: read_instances(
+            request, cand, reply, self.config.instances_per_task))
+        if outcome is None:
+            return None, [Rejection(candidate=cand, reason=TEACHER_FAILED, detail="instance request failed")]
+        if isinstance(outcome, StructuredReplyInvalid):
+            return None, [_invalid(cand, request, outcome)]
+        with_instances, cut_off = outcome
+        return self._check_answers(with_instances, cut_off, limit=self.config.instances_per_task)
+
+
+_Read = TypeVar("_Read")
+# A structured reply that does not validate is asked for once more as another sample, so its cache key differs.
+RETRY_SAMPLE = 1000
+RETRY_TEMPERATURE = 0.7  # a greedy request asked again would get the same reply
+
+
+async def _ask_and_read(asker: CachedTeacher, request: TeacherRequest,
+                        read: Callable[[TeacherRequest, TeacherReply], _Read]) -> _Read | StructuredReplyInvalid | None:
+    """`read` of the reply (None when the request failed for good); an invalid structured reply is retried once,
+    and the second StructuredReplyInvalid is returned for the caller to count."""
+    reply = await asker.ask(request)
+    if reply is None:
+        return None
+    try:
+        return read(request, reply)
+    except StructuredReplyInvalid:
+        decoding = request.decoding
+        again = request.model_copy(update={
+            "sample": request.sample + RETRY_SAMPLE,
+            "decoding": decoding.model_copy(update={"temperature": max(decoding.temperature, RETRY_TEMPERATURE)}),
+        })
+    reply = await asker.ask(again)
+    if reply is None:
+        return None
+    try:
+        return read(again, reply)
+    except StructuredReplyInvalid as err:
+        return err
+
+
+def _invalid(cand: Candidate, request: TeacherRequest, err: StructuredReplyInvalid) -> Rejection:
+    return Rejection(candidate=cand, reason=STRUCTURED_INVALID, detail=f"{request.stage}: {err.detail}")

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from .errors import SeedError
 from .records import AlpacaExample, Instance, SeedTask
+from .sanitize import has_lone_surrogate
 
 def _default_seeds() -> Path:
     """Our seed tasks: beside the package in a checkout, under <prefix>/share when installed from a wheel."""
@@ -29,8 +30,6 @@ DEFAULT_SEEDS = _default_seeds()
 MAX_RECORD_CHARS = 1_000_000
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\r\n]*")
-# JSON may spell a lone surrogate ("\ud800"): no UTF-8 writer (SQLite, our exports) can store it.
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def load_seeds(path: Path) -> list[SeedTask]:
@@ -167,7 +166,7 @@ def _to_task(path: Path, line: int, record: dict[str, Any], index: int) -> SeedT
 def _surrogate_field(value: Any, where: str = "") -> str | None:
     """The dotted path of the first string (value or field name) holding a lone surrogate, or None."""
     if isinstance(value, str):
-        return where if _SURROGATE.search(value) else None
+        return where if has_lone_surrogate(value) else None
     if isinstance(value, dict):
         pairs = [(str(key), item) for key, item in value.items()]
     elif isinstance(value, list):
@@ -175,7 +174,7 @@ def _surrogate_field(value: Any, where: str = "") -> str | None:
     else:
         return None
     for key, item in pairs:
-        if _SURROGATE.search(key):
+        if has_lone_surrogate(key):
             return where or "(a field name)"
         if found := _surrogate_field(item, f"{where}.{key}" if where else key):
             return found

@@ -22,6 +22,7 @@ from .records import AlpacaExample, Candidate, ExampleRow, Instance, Rejection, 
 from .teacher.base import TeacherReply
 
 STORE_NAME = "selfinstruct.sqlite"
+ROUTE_KEY = "route"  # meta: "convert" or "mix" for run directories of converted rows; absent for a grow run
 _ERROR_CLASS = re.compile(r"\(([a-z_]+)\)$")
 
 
@@ -92,8 +93,49 @@ def _v1(db: sqlite3.Connection) -> None:
     )
 
 
+def _v2(db: sqlite3.Connection) -> None:
+    # Rows made from labelled data (convert) or taken into a mix. Not `tasks`: its instructions are UNIQUE,
+    # and templated rows share their instructions by design.
+    _execute_script(
+        db,
+        """
+        CREATE TABLE converted (
+            id INTEGER PRIMARY KEY,
+            grp TEXT NOT NULL,
+            split TEXT,
+            instruction TEXT NOT NULL,
+            input TEXT NOT NULL,
+            output TEXT NOT NULL,
+            provenance TEXT NOT NULL
+        );
+        CREATE TABLE skipped (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            row INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            field TEXT,
+            detail TEXT NOT NULL
+        );
+        CREATE INDEX skipped_reason ON skipped(reason);
+        """
+    )
+
+
 # Ordered, named migrations; the applied ones are recorded in `migrations`.
-MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [("v1_initial", _v1)]
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
+    ("v1_initial", _v1), ("v2_converted_rows", _v2),
+]
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A source row a conversion left out (with --skip-bad, or by design: unanswerable, unlabelled)."""
+
+    source: str
+    row: int
+    reason: str
+    field: str | None
+    detail: str
 
 
 @dataclass
@@ -124,6 +166,18 @@ class Store:
     @classmethod
     def open(cls, run_dir: Path) -> "Store":
         return cls(run_dir / STORE_NAME)
+
+    @classmethod
+    def open_readonly(cls, run_dir: Path) -> "Store":
+        """The store of `run_dir` for reading only: no migration, no write can reach the file."""
+        store = cls.__new__(cls)
+        store.path = run_dir / STORE_NAME
+        try:
+            store._db = sqlite3.connect(f"{store.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            store._db.execute("SELECT count(*) FROM migrations").fetchone()
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot open the store {store.path} for reading: {err}") from err
+        return store
 
     def close(self) -> None:
         self._db.close()
@@ -201,7 +255,8 @@ class Store:
 
     def example_rows(self, instances: int | None = None) -> list[ExampleRow]:
         """Every instance of every accepted task as one row (the first `instances` of each task when given),
-        in acceptance order; a task's rows share the group `task:<id>`, so they never straddle the split."""
+        in acceptance order; a task's rows share the group `task:<id>`, so they never straddle the split.
+        Then the converted rows (convert and mix runs), so export, report, verify and mix read both routes."""
         limit = -1 if instances is None else instances  # SQLite reads LIMIT -1 as no limit
         rows = self._db.execute(
             """SELECT t.id, t.instruction, t.is_classification, t.round, t.provenance, t.created,
@@ -216,7 +271,7 @@ class Store:
                                                 "instance": position, "created": created}
             out.append(ExampleRow(instruction=text, input=input_, output=output, group=f"task:{task_id}",
                                   provenance=details))
-        return out
+        return out + self.converted_rows()  # a conversion's or a mix's rows (no instance limit applies)
 
     def accepted_examples(self, instances: int | None = None) -> list[AlpacaExample]:
         """The Alpaca rows of `example_rows`: every instance of every accepted task by default."""
@@ -299,6 +354,15 @@ class Store:
         with self._writing() if len(values) == 1 else self._transaction() as db:
             db.executemany(insert, values)
 
+    def stored_replies(self) -> list[tuple[str, str, TeacherReply]]:
+        """(stage, prompt, reply) of every stored reply, in the order they were first answered."""
+        rows = self._db.execute(
+            "SELECT stage, prompt, text, finish_reason, prompt_tokens, completion_tokens, seconds FROM replies"
+            " ORDER BY created, rowid")
+        return [(stage, prompt, TeacherReply(text=text, finish_reason=finish, prompt_tokens=pt, completion_tokens=ct,
+                                             seconds=seconds, cached=True))
+                for stage, prompt, text, finish, pt, ct, seconds in rows]
+
     def save_dead_letter(self, key: str, stage: str, prompt: str, error: str) -> None:
         with self._transaction() as db:
             db.execute(
@@ -367,7 +431,32 @@ class Store:
         )
         return [(text, count, json.loads(provenance)) for text, count, provenance in rows]
 
+    # -- converted rows (dataset conversion and mixes) ----------------------------------------
+    def add_converted(self, rows: list[ExampleRow], skipped: list[SkippedRow], meta: dict[str, str]) -> None:
+        """A conversion's rows, its skipped rows and its metadata, all or nothing."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO converted (grp, split, instruction, input, output, provenance) VALUES (?, ?, ?, ?, ?, ?)",
+                [(row.group, row.split, row.instruction, row.input, row.output,
+                  json.dumps(row.provenance, ensure_ascii=False, sort_keys=True)) for row in rows],
+            )
+            db.executemany(
+                "INSERT INTO skipped (source, row, reason, field, detail) VALUES (?, ?, ?, ?, ?)",
+                [(s.source, s.row, s.reason, s.field, s.detail) for s in skipped],
+            )
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", sorted(meta.items()))
+
+    def converted_rows(self) -> list[ExampleRow]:
+        rows = self._db.execute(
+            "SELECT grp, split, instruction, input, output, provenance FROM converted ORDER BY id")
+        return [ExampleRow(group=group, split=split, instruction=a, input=b, output=c, provenance=json.loads(p))
+                for group, split, a, b, c, p in rows]
+
+    def skipped_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT reason, count(*) FROM skipped GROUP BY reason ORDER BY 2 DESC, 1")
+        return dict(rows.fetchall())
+
     def count(self, table: str) -> int:
-        if table not in {"replies", "dead_letters", "rejections", "tasks", "rounds"}:
+        if table not in {"replies", "dead_letters", "rejections", "tasks", "rounds", "converted", "skipped"}:
             raise ValueError(table)
         return self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

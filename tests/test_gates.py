@@ -104,3 +104,24 @@ def test_collect_stats_refuses_a_directory_without_a_store(tmp_path: Path) -> No
     with pytest.raises(InputError):
         collect_stats(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_answer_check_share_gate_counts_answer_drops_against_kept_rows(tmp_path: Path) -> None:
+    from selfinstruct.filters.base import ANSWER_REFUSAL, INSTANCE_INPUT_IS_OUTPUT, ROUGE
+    from selfinstruct.gates import GateConfig, collect_stats, evaluate_gates
+    from selfinstruct.records import Candidate, Instance, Rejection
+    from selfinstruct.store import RoundRecord, Store
+
+    kept = [Candidate(instruction=f"Write a short note number {i} to a neighbour.",
+                      instances=(Instance(output=f"Hello {i}."),)) for i in range(30)]
+    junk = [Rejection(candidate=Candidate(instruction=f"Task {i}"), reason=ANSWER_REFUSAL) for i in range(20)]
+    junk += [Rejection(candidate=Candidate(instruction="Echo"), reason=INSTANCE_INPUT_IS_OUTPUT)] * 10
+    other = [Rejection(candidate=Candidate(instruction="Near copy"), reason=ROUGE)] * 50  # not an answer check
+    with Store.open(tmp_path) as store:
+        store.commit_round(RoundRecord(1, kept, junk + other, {"round": 1, "generated": 110, "kept": 30}),
+                           lambda cand: {})
+    stats = collect_stats(tmp_path)
+    gate = {result.name: result for result in evaluate_gates(stats, GateConfig(min_examples=1))}
+    assert gate["max_answer_check_share"].value == 30 / 60 and gate["max_answer_check_share"].passed
+    strict = {r.name: r for r in evaluate_gates(stats, GateConfig(min_examples=1, max_answer_check_share=0.4))}
+    assert not strict["max_answer_check_share"].passed

@@ -85,3 +85,76 @@ def test_malformed_replies_give_no_items(reply: str) -> None:
     assert parse_instructions(reply, "stop").items == []
     assert parse_instances(reply, False, "stop").items == []
     assert parse_alpaca_tasks(reply, "stop").items == []
+
+
+# -- the shapes issue 11 names ---------------------------------------------------------------------------------------
+
+def test_a_chat_preamble_without_colon_and_a_sign_off_are_no_instructions() -> None:
+    reply = ("Sure! Here are eight new tasks.\n\nTask 9: Write a haiku about the sea.\n"
+             "Task 10: Explain how tides work.\n\nI hope these help!")
+    assert parse_instructions(reply, "stop").items == ["Write a haiku about the sea.", "Explain how tides work."]
+
+
+def test_a_real_first_task_that_starts_like_a_preamble_stays() -> None:
+    reply = " Here is a list of words: pear, fig, lime. Sort them alphabetically.\nTask 10: Name a river."
+    assert parse_instructions(reply, "stop").items[0].startswith("Here is a list of words")
+
+
+def test_an_output_assignment_in_code_does_not_start_a_field() -> None:
+    reply = ("Example 1\nInput: Sort the list.\nOutput:\ndef sort_list(items):\n"
+             "    output = sorted(items)  # note: stable\n    return output\n")
+    assert parse_instances(reply, False, "stop").items == [
+        Instance(input="Sort the list.", output="def sort_list(items):\n    output = sorted(items)  # note: stable\n"
+                                                "    return output")]
+
+
+def test_labels_inside_a_fence_stay_in_the_output() -> None:
+    reply = "Input: <none>\nOutput:\n```text\nInput: 3\nOutput: 9\n```\nExample 2\nInput: 2\nOutput: 4"
+    assert parse_instances(reply, False, "stop").items == [
+        Instance(input="", output="```text\nInput: 3\nOutput: 9\n```"), Instance(input="2", output="4")]
+
+
+@pytest.mark.parametrize(("reply", "expected"), [
+    ("Label 1: Heads\nInput: <none>\nLabel 2: Tails\nInput: <none>", [("", "Heads"), ("", "Tails")]),
+    ("Label: Rock\nLabel: Paper", [("", "Rock"), ("", "Paper")]),
+    # Beside labelled inputs, a label with no input is unfinished, not a label-only instance.
+    ("Label: Spam\nInput: Win a cruise!\nOutput: Not spam", [("Win a cruise!", "Spam")]),
+    # The list of labels is not a label.
+    ("Label: Metal, Nonmetal, Metalloid", []),
+])
+def test_label_only_classification_instances(reply: str, expected: list[tuple[str, str]]) -> None:
+    items = parse_instances(reply, is_classification=True, finish_reason="stop").items
+    assert [(item.input, item.output) for item in items] == expected
+
+
+def test_a_cut_label_only_reply_drops_only_the_cut_label() -> None:
+    parsed = parse_instances("Label: Heads\nLabel: Tai", True, "length")
+    assert parsed.items == [Instance(input="", output="Heads")] and parsed.truncated == "Label: Tai"
+
+
+def test_json_answers_are_read_in_every_stage() -> None:
+    assert parse_instructions('Here are the tasks:\n```json\n["Name a bird.", "Add 2 and 3."]\n```', "stop").items == [
+        "Name a bird.", "Add 2 and 3."]
+    assert parse_classification('{"classification": "Yes"}') is True
+    assert parse_instances('[{"input": "<none>", "output": "Hi"}]', False, "stop").items == [Instance(output="Hi")]
+    assert parse_alpaca_tasks('{"tasks": [{"instruction": "Say hi.", "input": "", "output": "Hi"}]}',
+                              "stop").items == [("Say hi.", Instance(output="Hi"))]
+
+
+def test_brackets_in_a_text_answer_are_not_json() -> None:
+    reply = "Example 1\nInput: [3, 1]\nOutput: output = []\nExample 2\nInput: [2]\nOutput: [2]"
+    assert len(parse_instances(reply, False, "stop").items) == 2
+
+
+def test_structured_items_lose_their_own_numbering_and_json_debris() -> None:
+    from selfinstruct.reply_models import read_structured_instances, read_structured_instructions
+
+    listed = read_structured_instructions(
+        '{"instructions": ["1. Name three red fruits.", "2) Give a synonym for happy.", "3D-print a cube."]}', "stop")
+    assert listed.items == ["Name three red fruits.", "Give a synonym for happy.", "3D-print a cube."]
+    labelled = read_structured_instances(
+        '{"instances": [{"label": "Prime", "input": "21 }, {"}, {"label": "Composite", "input": "21"}]}', True, "stop")
+    assert [(i.input, i.output) for i in labelled.items] == [("21", "Composite")]
+    code = read_structured_instances('{"instances": [{"input": "", "output": "def f():\\n    return {}"}]}',
+                                     False, "stop")
+    assert code.items[0].output.endswith("return {}")  # braces in an output are content, not debris

@@ -112,7 +112,7 @@ def test_build_report_returns_the_gates_it_shows(tmp_path: Path) -> None:
     [failed] = [gate for gate in result.gates if not gate.passed]
     assert failed.name == "min_acceptance_rate"
     html = result.path.read_text(encoding="utf-8")
-    assert "1 of 6 quality gates failed" in html and "acceptance rate 0.667 &lt; 0.9" in html
+    assert "1 of 7 quality gates failed" in html and "acceptance rate 0.667 &lt; 0.9" in html
 
 
 def test_report_of_a_run_with_no_rounds_yet(tmp_path: Path) -> None:

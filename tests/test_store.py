@@ -50,5 +50,23 @@ def test_store_uses_wal_and_records_migrations(tmp_path: Path) -> None:
     Store.open(tmp_path).close()
     db = sqlite3.connect(tmp_path / STORE_NAME)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert [row[0] for row in db.execute("SELECT name FROM migrations")] == ["v1_initial"]
+    assert [row[0] for row in db.execute("SELECT name FROM migrations")] == ["v1_initial", "v2_converted_rows"]
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_v1_store_gains_the_converted_rows_table_on_open(tmp_path: Path) -> None:
+    # A run directory made before the migration existed: opening it applies v2 once, keeping its tasks.
+    from selfinstruct.records import ExampleRow
+    from selfinstruct.store import MIGRATIONS, SkippedRow
+
+    db = sqlite3.connect(tmp_path / STORE_NAME)
+    db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
+    MIGRATIONS[0][1](db)
+    db.execute("INSERT INTO migrations VALUES ('v1_initial', 0)")
+    db.commit()
+    db.close()
+    with Store.open(tmp_path) as store:
+        store.add_converted([ExampleRow(instruction="Say hi.", output="Hi.", group="g:1", split="test")],
+                            [SkippedRow("data.csv", 2, "empty_text", "text", "expected a non-empty text")], {})
+        assert [(row.group, row.split) for row in store.example_rows()] == [("g:1", "test")]
+        assert store.skipped_counts() == {"empty_text": 1}

@@ -56,7 +56,8 @@ def test_a_later_rounds_prompt_keeps_its_items_whatever_the_machine_demos_say() 
                       for n in range(9, 13))
     machine = parse_instructions(reply, "stop").items
     assert len(machine) == 4
-    config = build_config({"backend": "openai", "base_url": ["http://127.0.0.1:9/v1"], "machine_demos": 2})
+    config = build_config({"backend": "openai", "base_url": ["http://127.0.0.1:9/v1"], "machine_demos": 2,
+                           "structured": "off"})  # the text prompt, whose open "Task 9:" a model continues
     for plan in plan_self_instruct(config, SEEDS, machine, round_no=7):
         lines = plan.request.prompt.split("\n")
         numbered = [line for line in lines if re.match(r"^Task \d+:", line)]
@@ -131,7 +132,8 @@ def test_dirty_replies_give_clean_candidates_that_store_and_export_as_utf8(tmp_p
     instructions = _dirty("Write a limerick about a cat.\n10. Summarise the paragraph in one line.\n11. Name")
     candidates, cut = read_generation(_plan(), TeacherReply(text=instructions, finish_reason="length"), 1)
     instances = _dirty("Example 1\nInput: A cat sat.\nOutput: The cat sat down.\nExample 2\nInput: x\nOutput: y\n")
-    completed = [read_instances(cand, TeacherReply(text=instances), 2) for cand in candidates]
+    text_request = TeacherRequest(stage="instances", prompt="p", decoding=build_config({}).instance_decoding)
+    completed = [read_instances(text_request, cand, TeacherReply(text=instances), 2)[0] for cand in candidates]
     alpaca = parse_alpaca_tasks(_dirty("Instruction: Add the numbers.\nInput: 2 and 3\nOutput: 5\n### Task 2\n"),
                                 "stop").items
     assert [c.instruction for c in completed] == ["Write a limerick about a cat.",
@@ -149,7 +151,7 @@ def test_dirty_replies_give_clean_candidates_that_store_and_export_as_utf8(tmp_p
         store.commit_round(RoundRecord(1, completed, cut, {}), lambda cand: {})
         export_alpaca(store, tmp_path)
     exported = json.loads((tmp_path / "alpaca_data.json").read_bytes().decode("utf-8"))
-    assert [e["instruction"] for e in exported] == [c.instruction for c in completed]
+    assert [e["instruction"] for e in exported] == [c.instruction for c in completed for _ in c.instances]
     assert _forbidden_in_store(tmp_path) == []
 
 
@@ -207,14 +209,15 @@ def serving(asgi: DirtyTeacher) -> Iterator[str]:
 
 def _grow_dirty(dirty: Callable[[str], str], out: Path) -> None:
     with serving(DirtyTeacher(dirty)) as base_url:
+        # Text replies: the dirt goes where a model's text goes (the structured path reads JSON).
         grow(build_config({"backend": "openai", "base_url": [base_url], "out": out, "target": 15,
-                           "prompts_per_round": 2}))
+                           "prompts_per_round": 2, "structured": "off"}))
 
 
 def _assert_clean_run(out: Path) -> None:
     raw = (out / "alpaca_data.json").read_bytes()
     exported = json.loads(raw.decode("utf-8"))
-    assert len(exported) == 15
+    assert len({example["instruction"] for example in exported}) == 15  # tasks; each instance is a row
     assert not FORBIDDEN.search(raw.decode("utf-8"))
     assert not any(FORBIDDEN.search(value) for example in exported for value in example.values())
     assert _forbidden_in_store(out) == []

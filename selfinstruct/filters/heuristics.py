@@ -9,7 +9,7 @@ from collections.abc import Callable
 from ..config import FilterConfig
 from ..records import Instance
 from .base import (
-    BLACKLIST, EMPTY_OUTPUT, KEEP, LEADING_PUNCTUATION, NON_ASCII_START, PROGRAM_PREFIX,
+    BLACKLIST, KEEP, LEADING_PUNCTUATION, NON_ASCII_START, PROGRAM_PREFIX,
     TOO_LONG, TOO_SHORT, Verdict, drop,
 )
 
@@ -70,7 +70,3 @@ def usable_instances(instances: tuple[Instance, ...] | list[Instance]) -> list[I
             seen.add(key)
             kept.append(instance)
     return kept
-
-
-def check_outputs(instances: list[Instance]) -> Verdict:
-    return KEEP if instances else drop(EMPTY_OUTPUT)

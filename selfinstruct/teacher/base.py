@@ -23,6 +23,8 @@ class TeacherRequest(BaseModel):
     prompt: str
     decoding: Decoding
     sample: int = 0
+    # The OpenAI `response_format` object as JSON text (a json_schema for structured replies), else None.
+    response_format: str | None = None
 
     def cache_key(self, api: Api, model: str) -> str:
         """Hash of everything that determines the answer: a stored answer is never paid for twice.
@@ -30,7 +32,10 @@ class TeacherRequest(BaseModel):
         The prompt goes into the hash as raw UTF-8 after a JSON header of the rest: escaping a
         few-shot prompt of several KB into JSON cost more than the hash itself (measured).
         """
-        header = json.dumps([api, model, _decoding_json(self.decoding), self.sample])
+        parts: list[object] = [api, model, _decoding_json(self.decoding), self.sample]
+        if self.response_format is not None:  # absent from older keys, so their stored answers still match
+            parts.append(self.response_format)
+        header = json.dumps(parts)
         digest = hashlib.sha256(header.encode())
         digest.update(b"\n")
         digest.update(self.prompt.encode("utf-8", "surrogatepass"))

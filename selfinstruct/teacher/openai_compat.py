@@ -10,10 +10,10 @@ completions API, prompts ready at the same moment share one request (`batch_prom
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +29,7 @@ from tenacity import (
 
 from ..config import Api
 from ..errors import TeacherError
+from ..sanitize import replace_lone_surrogates
 from .base import TeacherReply, TeacherRequest
 from .batching import PromptBatcher
 from .endpoints import Endpoint, EndpointPool
@@ -57,6 +58,8 @@ CONNECTIONS_PER_CLIENT = 8
 # its default httpx one (measured: 1.2 vs 2.0 ms); we use it when it is installed.
 _AIOHTTP = getattr(openai, "DefaultAioHttpClient", None)
 CHARS_PER_TOKEN = 4  # rough prompt-token estimate for the tokens-per-minute limit
+OPENAI_SCHEMA = "openai"
+LLAMA_CPP_PYTHON = "llama-cpp-python"
 _Read = TypeVar("_Read")
 
 
@@ -84,6 +87,7 @@ class OpenAITeacher:
     failure_window: int = 200
     failure_threshold: float = 0.5
     batch_prompts: int = 1  # completions API: prompts per request (see batching.py)
+    schema_dialect: str = OPENAI_SCHEMA  # how the server takes a JSON schema (see _response_format)
     retries: int = 0
 
     def __post_init__(self) -> None:
@@ -212,6 +216,8 @@ class OpenAITeacher:
         }
         if decoding.stop:
             body["stop"] = list(decoding.stop)
+        if request.response_format is not None:
+            body["response_format"] = _response_format(request.response_format, self.schema_dialect)
         if self.api == "chat":
             body["messages"] = [{"role": "user", "content": request.prompt}]
         else:
@@ -230,7 +236,17 @@ class OpenAITeacher:
                 await client.close()
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+@functools.lru_cache(maxsize=16)
+def _response_format(text: str, dialect: str) -> dict[str, Any]:
+    """The body's response_format from a request's (OpenAI json_schema) one, parsed once per schema.
+
+    llama-cpp-python's server (the bundled `cpu` teacher) takes a schema only as {"type": "json_object",
+    "schema": ...}; vLLM, llama.cpp's llama-server and the OpenAI API take OpenAI's json_schema form.
+    """
+    value = json.loads(text)
+    if dialect == LLAMA_CPP_PYTHON and value.get("type") == "json_schema":
+        return {"type": "json_object", "schema": value["json_schema"]["schema"]}
+    return value
 
 
 def _read_reply(content: bytes, api: Api, seconds: float) -> TeacherReply:
@@ -293,11 +309,11 @@ def _choice_text(choice: Any, api: Api) -> tuple[str, str | None]:
     """(text, finish_reason) of one choice; BadReply when it has the wrong shape."""
     try:
         # JSON escapes can carry lone surrogates ("\ud800"), which no UTF-8 writer (SQLite, files) accepts.
-        text = _LONE_SURROGATE.sub("\ufffd", (choice["message"]["content"] if api == "chat" else choice["text"]) or "")
+        text = replace_lone_surrogates((choice["message"]["content"] if api == "chat" else choice["text"]) or "")
         finish = choice.get("finish_reason")
         if finish is not None and not isinstance(finish, str):
             raise TypeError(finish)
-        return text, _LONE_SURROGATE.sub("\ufffd", finish) if finish else finish
+        return text, replace_lone_surrogates(finish) if finish else finish
     except (KeyError, TypeError, AttributeError, IndexError, ValueError):
         raise BadReply("the server answered with a choice of the wrong shape", MALFORMED) from None
 

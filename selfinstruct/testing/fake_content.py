@@ -1,21 +1,23 @@
 """Replies a cooperative teacher might give to each of our prompts. Pure: prompt and rng in, text out.
 
-The request kind comes from the prompt's opening words (the headers in `prompts`);
-each reply follows the layout `parse` reads for that kind, the way a base model
-continues the prompt text.
+The request kind comes from the prompt's opening words (the headers in `prompts`). The items of a reply
+(instructions, examples, labels, tasks) are drawn here; `fake_styles` writes them out the way a base model
+continues the prompt (`plain`) or the way chat models answer it (`chatty`, `code`, `json`, `mixed`).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Callable
 
 from ..prompts import (
-    _ALPACA_HEADER, _CLASSIFY_HEADER, _INSTANCE_HEADER, _INSTRUCTION_HEADER, _OUTPUT_FIRST_HEADER, NO_INPUT,
+    _ALPACA_HEADER, _CLASSIFY_HEADER, _INSTANCE_HEADER, _INSTRUCTION_HEADER, _OUTPUT_FIRST_HEADER,
 )
 from . import fake_vocab as v
 from .fake_instructions import make_instruction
+from .fake_styles import Items, render
 
 INSTRUCTIONS = "instructions"
 CLASSIFY = "classify"
@@ -61,9 +63,30 @@ def request_kind(prompt: str) -> str:
     return _PREFIXES.get(prompt.lstrip()[:_PREFIX_LENGTH], UNKNOWN)
 
 
-def reply_for(kind: str, prompt: str, rng: random.Random) -> str:
-    """The reply text for a prompt of this kind."""
-    return _REPLIES[kind](prompt, rng)
+def reply_for(kind: str, prompt: str, rng: random.Random, style: str = "plain") -> str:
+    """The reply text for a prompt of this kind, written in `style` (one of `fake_styles.STYLES`)."""
+    if kind == UNKNOWN:
+        return _unknown(prompt, rng)
+    return render(kind, _ITEMS[kind](prompt, rng), rng, style)
+
+
+def structured_reply_for(kind: str, prompt: str, rng: random.Random) -> str:
+    """The JSON object a schema-constrained teacher would answer for a prompt of this kind."""
+    if kind == UNKNOWN:
+        return json.dumps({"text": _unknown(prompt, rng)})
+    items = _ITEMS[kind](prompt, rng)
+    if kind == INSTRUCTIONS:
+        value: object = {"instructions": list(items.texts)}
+    elif kind == CLASSIFY:
+        value = {"classification": "Yes" if items.answer else "No"}
+    elif kind == INSTANCES:
+        value = {"instances": [{"input": given, "output": output} for given, output in items.pairs]}
+    elif kind == LABELS:
+        value = {"instances": [{"label": label, "input": given} for label, given in items.pairs]}
+    else:
+        value = {"tasks": [{"instruction": text, "input": given, "output": output}
+                           for text, (given, output) in zip(items.texts, items.pairs)]}
+    return json.dumps(value, ensure_ascii=False)
 
 
 def looks_like_classification(instruction: str) -> bool:
@@ -82,14 +105,11 @@ def labels_for(instruction: str, rng: random.Random) -> tuple[str, ...]:
     return rng.choice(v.LABEL_SETS)
 
 
-def _instruction_list(prompt: str, rng: random.Random) -> str:
+def _instruction_items(prompt: str, rng: random.Random) -> Items:
     lines = prompt.rstrip().split("\n")
-    next_number = _trailing_number(lines[-1])
-    demos = [line.split(":", 1)[1].strip() for line in lines[1:-1] if line.startswith("Task ") and ":" in line]
-    texts = [make_instruction(rng, demos) for _ in range(rng.randint(5, 9))]
-    # The prompt ends with "Task N:", so the first new task carries no number.
-    numbered = [f"Task {next_number + offset}: {text}" for offset, text in enumerate(texts[1:], start=1)]
-    return "\n".join([" " + texts[0], *numbered])
+    demos = [line.split(":", 1)[1].strip() for line in lines if line.startswith("Task ") and ":" in line]
+    return Items(texts=tuple(make_instruction(rng, demos) for _ in range(rng.randint(5, 9))),
+                 first_number=_trailing_number(lines[-1]))
 
 
 def _trailing_number(line: str) -> int:
@@ -104,40 +124,35 @@ def _last_task(prompt: str) -> str:
     return ""
 
 
-def _classify(prompt: str, rng: random.Random) -> str:
-    return " Yes" if looks_like_classification(_last_task(prompt)) else " No"
+def _classify_items(prompt: str, rng: random.Random) -> Items:
+    return Items(answer=looks_like_classification(_last_task(prompt)))
 
 
-def _instances(prompt: str, rng: random.Random) -> str:
+def _instance_items(prompt: str, rng: random.Random) -> Items:
     instruction = _last_task(prompt)
-    blocks = []
-    for number in range(1, rng.randint(1, 3) + 1):
-        given, output = _example(instruction, rng)
-        blocks.append(f"Example {number}\nInput: {given or NO_INPUT}\nOutput: {output}")
-    return "\n".join(blocks)
+    return Items(pairs=tuple(_example(instruction, rng) for _ in range(rng.randint(1, 3))), code=_asks_for_code(
+        instruction))
 
 
-def _label_pairs(prompt: str, rng: random.Random) -> str:
+def _label_items(prompt: str, rng: random.Random) -> Items:
     labels = labels_for(_last_task(prompt), rng)
-    inputs = rng.sample(v.INPUT_SENTENCES, len(labels))
-    return "\n".join(f"Label: {label}\nInput: {given}" for label, given in zip(labels, inputs))
+    return Items(pairs=tuple(zip(labels, rng.sample(v.INPUT_SENTENCES, len(labels)))))
 
 
-def _alpaca(prompt: str, rng: random.Random) -> str:
+def _alpaca_items(prompt: str, rng: random.Random) -> Items:
     match = _ALPACA_COUNT.search(prompt, 0, 200)
     wanted = int(match.group(1)) if match else 5
-    first_number = _trailing_number(prompt.rstrip().rsplit("\n", 1)[-1])
     # Real teachers sometimes stop one task early.
     count = max(1, wanted - 1 if rng.random() < 0.2 else wanted)
     demos = [line[len("Instruction:"):].strip() for line in prompt.split("\n") if line.startswith("Instruction:")]
-    blocks = []
-    for offset in range(count):
-        instruction = make_instruction(rng, demos)
-        given, output = _example(instruction, rng)
-        block = f"Instruction: {instruction}\nInput: {given or NO_INPUT}\nOutput: {output}"
-        # The prompt ends with "### Task N", so the first block carries no header.
-        blocks.append(block if offset == 0 else f"### Task {first_number + offset}\n{block}")
-    return "\n\n".join(blocks)
+    texts = tuple(make_instruction(rng, demos) for _ in range(count))
+    last_header = next((line for line in reversed(prompt.rstrip().split("\n")) if line.startswith("### Task")), "")
+    return Items(texts=texts, pairs=tuple(_example(text, rng) for text in texts),
+                 first_number=_trailing_number(last_header))
+
+
+def _asks_for_code(instruction: str) -> bool:
+    return "code" in {match.lastgroup for match in _INPUT_HINTS.finditer(instruction.lower())}
 
 
 def _example(instruction: str, rng: random.Random) -> tuple[str, str]:
@@ -168,7 +183,7 @@ def _unknown(prompt: str, rng: random.Random) -> str:
     return f"{rng.choice(v.OUTPUT_OPENERS)} {rng.choice(v.OUTPUT_FACTS)}."
 
 
-_REPLIES: dict[str, Callable[[str, random.Random], str]] = {
-    INSTRUCTIONS: _instruction_list, CLASSIFY: _classify, INSTANCES: _instances, LABELS: _label_pairs,
-    ALPACA: _alpaca, UNKNOWN: _unknown,
+_ITEMS: dict[str, Callable[[str, random.Random], Items]] = {
+    INSTRUCTIONS: _instruction_items, CLASSIFY: _classify_items, INSTANCES: _instance_items, LABELS: _label_items,
+    ALPACA: _alpaca_items,
 }

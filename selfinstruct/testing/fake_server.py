@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .fake_content import KINDS, reply_for, request_kind
+from .fake_content import KINDS, reply_for, request_kind, structured_reply_for
 
 RATE_LIMITED = "429"
 SERVER_ERROR = "500"
@@ -62,6 +62,10 @@ class FakeTeacherConfig(BaseModel):
     rate_malformed: float = Field(0.0, ge=0, le=1, description="answer 200 with a body that is not valid JSON")
     rate_length: float = Field(0.0, ge=0, le=1, description="cut the reply short with finish_reason 'length'")
     rate_empty_choices: float = Field(0.0, ge=0, le=1, description="answer 200 with choices: []")
+    # A plain str (checked by pattern): the command line builds its flags from these annotations.
+    style: str = Field(
+        "plain", pattern="^(?:plain|chatty|code|json|mixed)$", description="how text replies are written (see fake_styles): the prompt's layout, a chat "
+                             "answer with preamble and markdown, code answers, JSON bodies, or a seeded mix")
 
     @model_validator(mode="after")
     def _rates_fit(self) -> FakeTeacherConfig:
@@ -201,7 +205,12 @@ class FakeTeacherApp:
         choices = []
         samples = int(body.get("n") or 1)
         for index in range(position * samples, (position + 1) * samples):
-            text, finish = _finish(reply_for(kind, prompt, rng), stops, max_tokens)
+            # A server that honours response_format answers the JSON object its schema describes, as vLLM and
+            # llama.cpp do with constrained decoding; stop strings do not apply to it.
+            if body.get("response_format"):
+                text, finish = _finish(structured_reply_for(kind, prompt, rng), (), max_tokens)
+            else:
+                text, finish = _finish(reply_for(kind, prompt, rng, self.config.style), stops, max_tokens)
             if finish == "length":
                 self._counts["cut_at_max_tokens"] += 1
             if cut_short:

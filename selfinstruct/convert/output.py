@@ -1,0 +1,69 @@
+"""Write a run directory from ExampleRows: the store's converted rows, every export format, provenance, card.
+
+A conversion or a mix is built in a temporary directory beside `out` and renamed into place only when every
+file is written, so a failure leaves `out` as it was (nothing written, nothing half-written).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from ..atomic import write_atomic
+from ..errors import InputError
+from ..export import FORMATS, PROVENANCE_FILE, jsonl_text, provenance_rows, write_format
+from ..records import ExampleRow
+from ..store import ROUTE_KEY, STORE_NAME, SkippedRow, Store
+
+
+def write_exports(run_dir: Path, rows: list[ExampleRow], val_fraction: float = 0.02, seed: int = 0) -> list[Path]:
+    """Every export format and provenance.jsonl, from rows, through the export module's writers (the card is
+    written after, from the store: see `card.write_card`)."""
+    written = [path for name in FORMATS for path in write_format(name, rows, run_dir, val_fraction, seed)]
+    return [*written, write_atomic(run_dir / PROVENANCE_FILE, jsonl_text(provenance_rows(rows)))]
+
+
+def _replaceable(out: Path, route: str) -> None:
+    """`out` may be new, empty, or an earlier run of the same route (which is replaced)."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not (out / STORE_NAME).is_file():
+        raise InputError(str(out), "--out", f"a new or empty directory, or an earlier {route} run", "other files")
+    with Store.open(out) as store:
+        if store.get_meta(ROUTE_KEY) != route:
+            raise InputError(str(out), "--out", f"a new directory or an earlier {route} run (not a grow run)",
+                             f"a run directory of {store.get_meta(ROUTE_KEY) or 'grow'}")
+
+
+def write_run_dir(out: Path, route: str, rows: list[ExampleRow], skipped: list[SkippedRow], meta: dict[str, str],
+                  val_fraction: float, seed: int, extra: dict[str, str] | None = None) -> list[Path]:
+    """Build the run directory beside `out`, then swap it in; returns the files written (under `out`)."""
+    _replaceable(out, route)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    building = out.parent / f".{out.name}.building-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    try:
+        building.mkdir()
+        with Store.open(building) as store:
+            store.add_converted(rows, skipped, {**meta, ROUTE_KEY: route})
+        written = write_exports(building, rows, val_fraction, seed)
+        for name, text in (extra or {}).items():
+            write_atomic(building / name, text)
+            written.append(building / name)
+        from ..card import write_card  # the card reads the store and the files just written
+
+        written.append(write_card(building, title=out.name))
+        _swap(building, out)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return [out / path.name for path in written]
+
+
+def _swap(building: Path, out: Path) -> None:
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        out.rename(old)
+    building.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
