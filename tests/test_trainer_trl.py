@@ -60,7 +60,8 @@ def train(data: Path, result: Path, *extra: str) -> dict:
 def assert_trained(result: dict) -> None:
     assert result["steps"] == STEPS and len(result["losses"]) == STEPS
     first, last = result["losses"][:3], result["losses"][-3:]
-    assert sum(last) / 3 < 0.8 * (sum(first) / 3), result["losses"]
+    # Measured on the prompt-completion file: 3.97 -> 3.03 (x0.76); 0.9 leaves room for a different pool.
+    assert sum(last) / 3 < 0.9 * (sum(first) / 3), result["losses"]
 
 
 def assert_answer_only(result: dict, rows: list[dict]) -> None:
