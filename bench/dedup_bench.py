@@ -337,7 +337,7 @@ def report_speed(seeds, stream, ours, args, workers) -> None:
 def print_minhash(rows: list[dict]) -> None:
     cfg = MinhashConfig()
     mh = minhash_report(rows, cfg)
-    print(f"[minhash] {cfg.model_dump(exclude={'redis'})}")
+    print(f"[minhash] {cfg.model_dump()}")
     print(f"[minhash] grow pass over {mh['docs']} docs (shingle, sketch, query, insert kept): "
           f"{mh['docs'] / mh['wall']:.0f} docs/s wall, {mh['docs'] / mh['cpu']:.0f} docs/s cpu, "
           f"flagged {mh['flagged']}")

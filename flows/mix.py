@@ -1,59 +1,17 @@
-"""The deployment `selfinstruct/mix`: a thin shell over `selfinstruct.mix`, served beside `selfinstruct/grow`, so
-a nightly grow can be followed by a mix of its run directory with conversions and other runs.
+"""Entry for `prefect deploy` (prefect.yaml): the flow lives in the package, `selfinstruct.flows.mix`.
 
     python flows/mix.py --config mix.toml      # serve grow (nightly 01:00) and mix (nightly 03:00) together
-    prefect deployment run selfinstruct/mix --param config=mix.toml --param out=outputs/mix
 
-See docs/datasets.md.
+The same as `selfinstruct serve --param mix.config=mix.toml`; see docs/datasets.md.
 """
 
-# No `from __future__ import annotations`: Prefect builds its parameter model from the real annotations.
 import argparse
 import os
-import sys
-from pathlib import Path
-from typing import Any
 
-from prefect import flow, get_run_logger, serve, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NONE
-from prefect.schedules import Cron
+from selfinstruct.flows import build_deployments, serve_deployments
+from selfinstruct.flows.mix import MIX_NIGHTLY, mix
 
-from selfinstruct.artifacts import artifact_key
-from selfinstruct.mix import MixResult, mix_run, read_mix_config
-
-MIX_NIGHTLY = "0 3 * * *"  # two hours after grow's 01:00
-
-
-@task(name="mix-sources", cache_policy=NONE)
-def mix_sources(config: Path, out: Path) -> MixResult:
-    """Read the mix config, mix its sources into `out` (store, exports, card, removed.jsonl)."""
-    return mix_run(read_mix_config(config), out)
-
-
-@task(name="mixture-artifacts", cache_policy=NONE)
-def publish_mixture(result: MixResult) -> None:
-    """The mixture table and the card, as artifacts of the flow run (views of the run directory)."""
-    table = [{"source": line.label, "available": line.available, "dedup": line.dedup,
-              "decontaminated": line.decontaminated, "rate": round(line.rate, 3),
-              "target share": round(line.target_share, 4), "actual share": round(result.actual_share(line), 4),
-              "taken": line.taken} for line in result.lines]
-    create_table_artifact(table, key=artifact_key(result.out, "mixture"),
-                          description=f"Mixture of {result.out}: {len(result.rows)} rows")
-    create_markdown_artifact((result.out / "README.md").read_text(encoding="utf-8"),
-                             key=artifact_key(result.out, "card"), description=f"Dataset card of {result.out}")
-
-
-@flow(name="selfinstruct", flow_run_name="mix {config} into {out}")
-def mix(config: Path, out: Path = Path("outputs/mix")) -> dict[str, Any]:
-    """Mix the sources of the TOML file `config` into the run directory `out` (an earlier mix there is
-    replaced only when the new one is complete)."""
-    logger = get_run_logger()
-    result = mix_sources(config, out)
-    for line in result.table_lines():
-        logger.info("%s", line)
-    publish_mixture(result)
-    return {"out": str(out), "rows": len(result.rows), "removed": len(result.removed)}
+__all__ = ["mix"]
 
 
 def serve_options() -> argparse.Namespace:
@@ -72,26 +30,10 @@ def serve_options() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def main() -> None:
-    options = serve_options()
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "selfinstruct")
-    deployments = [mix.to_deployment(
-        name="mix", schedules=[Cron(options.cron, timezone=options.timezone)],
-        parameters={"config": options.config, "out": options.out}, tags=["selfinstruct"],
-        description="Mix grow runs and conversions into one trainer-ready set (rates, dedup, decontamination).",
-    )]
-    if not options.no_grow:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import grow as grow_flow  # flows/grow.py, beside this file
-
-        deployments.append(grow_flow.grow.to_deployment(
-            name="grow", schedules=[Cron(grow_flow.NIGHTLY, timezone=options.timezone)],
-            parameters={"out": options.grow_out}, tags=["selfinstruct"],
-            description="Grow the instruction pool nightly; each run continues the run directory's store.",
-        ))
-    # pause_on_shutdown=False: stopping this process leaves both schedules on (as flows/grow.py does).
-    serve(*deployments, pause_on_shutdown=False)
-
-
 if __name__ == "__main__":
-    main()
+    options = serve_options()
+    serve_deployments(build_deployments(
+        options.timezone, {"mix": options.cron},
+        {"mix": {"config": options.config, "out": options.out}, "grow": {"out": options.grow_out}},
+        ["mix"] if options.no_grow else None,
+    ), limit=None)

@@ -1,6 +1,6 @@
-"""Budgets over a whole run directory: requests, tokens and estimated cost, from the store's totals.
+"""Budgets over a whole run directory: prompts, tokens and estimated cost, from the store's totals.
 
-A request is one prompt the teacher answered or that was dead-lettered; its retries are not counted
+A prompt counts once when the teacher answered it or it was dead-lettered; its retries are not counted
 again (providers do not bill failed attempts). The spending is the store's totals when the session
 opened plus what this process has asked since, so a budget holds across runs of the same directory:
 run again with a higher budget to continue.
@@ -18,7 +18,7 @@ from .teacher.usage import Usage
 
 @dataclass(frozen=True)
 class Spent:
-    requests: int = 0
+    prompts: int = 0  # answered or dead-lettered; a batched request carries several
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float | None = 0.0  # None: some model's price is unknown
@@ -32,7 +32,8 @@ class Spent:
 class Ledger:
     """The run directory's spending: the store's totals when the session opened, plus this process's usage.
 
-    The store does not record which model answered, so every token is priced at the current model's price.
+    The store does not record which model answered, so every token is priced at the current model's price
+(in batch mode, the Batch API's).
     """
 
     config: GrowConfig
@@ -41,23 +42,23 @@ class Ledger:
     live: Usage
 
     def spent(self) -> Spent:
-        requests, prompt, completion = self.stored
+        prompts, prompt, completion = self.stored
         live = self.live
-        requests, prompt, completion = (requests + live.requests + live.failed, prompt + live.prompt_tokens,
-                                        completion + live.completion_tokens)
-        price = price_for(self.model, self.config.backend, self.config.prices)
-        return Spent(requests, prompt, completion, cost(price, prompt, completion))
+        prompts, prompt, completion = (prompts + live.requests + live.failed, prompt + live.prompt_tokens,
+                                       completion + live.completion_tokens)
+        price = price_for(self.model, self.config.backend, self.config.prices, self.config.batch)
+        return Spent(prompts, prompt, completion, cost(price, prompt, completion))
 
     def exhausted(self) -> str | None:
-        """Which budget is spent ('max_requests: 1000 of 1000'), or None."""
+        """Which budget is spent ('max_prompts: 1000 of 1000 prompts spent'), or None."""
         return budget_exhausted(self.config, self.spent())
 
 
 def budget_exhausted(config: GrowConfig, spent: Spent) -> str | None:
-    if config.max_requests is not None and spent.requests >= config.max_requests:
-        return f"max_requests: {spent.requests} of {config.max_requests} requests spent"
-    if config.max_tokens is not None and spent.tokens >= config.max_tokens:
-        return f"max_tokens: {spent.tokens} of {config.max_tokens} tokens spent"
+    if config.max_prompts is not None and spent.prompts >= config.max_prompts:
+        return f"max_prompts: {spent.prompts} of {config.max_prompts} prompts spent"
+    if config.max_total_tokens is not None and spent.tokens >= config.max_total_tokens:
+        return f"max_total_tokens: {spent.tokens} of {config.max_total_tokens} tokens spent"
     if config.max_cost is not None and spent.cost is not None and spent.cost >= config.max_cost:
         return f"max_cost: ${spent.cost:.4f} of ${config.max_cost:.4f} spent"
     return None
@@ -65,7 +66,7 @@ def budget_exhausted(config: GrowConfig, spent: Spent) -> str | None:
 
 def check_cost_budget(config: GrowConfig, model: str) -> None:
     """A cost budget needs a price for the model; refuse to start rather than overspend blindly."""
-    if config.max_cost is not None and price_for(model, config.backend, config.prices) is None:
+    if config.max_cost is not None and price_for(model, config.backend, config.prices, config.batch) is None:
         raise ConfigError(
             "--max-cost", "prices", f"a price for model {model!r} in the config's [prices] table "
             f'(e.g. [prices."{model}"] input = 0.15, output = 0.60, in USD per million tokens)', "no price",

@@ -76,8 +76,10 @@ def _made(stats: RunStats) -> list[str]:
         f"{'on' if filters.get('minhash') else 'off'}; instructions of {filters.get('min_words', '?')}–"
         f"{filters.get('max_words', '?')} words",
         f"- Code: selfinstruct {stats.version}; demo sampling seed {config.get('seed', 'n/a')}",
-        "", "<details><summary>Full grow configuration</summary>", "", "```json",
-        json.dumps(config, indent=2, sort_keys=True), "```", "", "</details>",
+        *([f"- Grown by {len(stats.config_history)} configurations:"] if len(stats.config_history) > 1 else []),
+        *(f"  - {line}" for line in stats.config_summaries()),
+        "", "<details><summary>Full grow configuration (the last one that grew the pool)</summary>", "",
+        "```json", json.dumps(config, indent=2, sort_keys=True), "```", "", "</details>",
     ]
 
 

@@ -5,7 +5,10 @@ Exit codes live here and only here: see EXIT_CODES.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
+import os
 import signal
 import sys
 import time
@@ -14,12 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
+from typer.core import TyperCommand
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .budget import Spent
-from .config import build_config, build_model, key_line, read_config_file
+from .config import RENAMED, GrowConfig, build_model, read_config_file
+from .config_overrides import common_specs, parse_assignment, resolve_config
 from .errors import InputError, SelfInstructError, StoreError, TeacherError
 from .dedup import STAGES, dedup_files
 from .errors import ConfigError
@@ -86,68 +91,79 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-@app.command()
-def grow(
-    out: Annotated[Optional[Path], typer.Option(help="Run directory (store, alpaca_data.json).  [default: outputs/default]")] = None,
-    target: Annotated[Optional[int], typer.Option(help="Accepted examples to reach.  [default: 25]")] = None,
-    seeds: Annotated[Optional[Path], typer.Option(help="Seed tasks: Self-Instruct JSONL or Alpaca JSON/JSONL.  [default: seeds/seed_tasks.jsonl]")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="Teacher backend: cpu, openai or vllm.  [default: cpu]")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Teacher model (a GGUF path for cpu, a model name otherwise).")] = None,
-    base_url: Annotated[Optional[list[str]], typer.Option(help="OpenAI-compatible endpoint; repeat for several.")] = None,
-    api: Annotated[Optional[str], typer.Option(help="chat or completions (prompts batched per request).  [default: chat for openai, completions otherwise]")] = None,
-    method: Annotated[Optional[str], typer.Option(help="self-instruct or alpaca.  [default: self-instruct]")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="TOML or JSON file of grow settings; flags override it.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed for demo sampling.")] = None,
-    prompts_per_round: Annotated[Optional[int], typer.Option(help="Generation requests per round.  [default: 4 for cpu, 8 otherwise]")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(help="Teacher requests in flight at most.  [default: 4 for cpu, 128 otherwise]")] = None,
-    batch_prompts: Annotated[Optional[int], typer.Option(help="Prompts per completions request.  [default: 32 on completions, 1 for cpu and chat]")] = None,
-    pipeline_rounds: Annotated[Optional[int], typer.Option(help="Rounds in flight at once.  [default: 1 for cpu, 16 otherwise]")] = None,
-    max_rounds: Annotated[Optional[int], typer.Option(help="Stop after this many rounds in this run.")] = None,
-    request_timeout: Annotated[Optional[float], typer.Option(help="Seconds per teacher request.  [default: 120]")] = None,
-    max_attempts: Annotated[Optional[int], typer.Option(help="Tries per request before it is dead-lettered.  [default: 5]")] = None,
-    requests_per_minute: Annotated[Optional[int], typer.Option(help="Rate limit (else from x-ratelimit-* headers).")] = None,
-    tokens_per_minute: Annotated[Optional[int], typer.Option(help="Token rate limit (else from x-ratelimit-* headers).")] = None,
-    failure_threshold: Annotated[Optional[float], typer.Option(help="Stop when this share of the last 200 requests failed.  [default: 0.5]")] = None,
-    max_requests: Annotated[Optional[int], typer.Option(help="Budget: teacher requests over the run directory.")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(help="Budget: prompt + completion tokens over the run directory.")] = None,
-    max_cost: Annotated[Optional[float], typer.Option(help="Budget: estimated USD over the run directory (needs a price).")] = None,
-    tensor_parallel_size: Annotated[Optional[int], typer.Option(help="vllm serve: GPUs per model replica.")] = None,
-    gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="vllm serve: share of GPU memory to use.")] = None,
-    max_model_len: Annotated[Optional[int], typer.Option(help="vllm serve: context length.")] = None,
-    dtype: Annotated[Optional[str], typer.Option(help="vllm serve: weight dtype (auto, bfloat16, float16).")] = None,
-    prefix_caching: Annotated[Optional[bool], typer.Option("--prefix-caching/--no-prefix-caching", help="vllm serve: reuse shared prompt prefixes.")] = None,
-    vllm_arg: Annotated[Optional[list[str]], typer.Option(help="vllm serve: one more argument, e.g. --vllm-arg=--enforce-eager; repeat.")] = None,
-) -> None:
+# Flags of earlier versions: each fails with a one-line hint to its new spelling.
+OLD_GROW_FLAGS: dict[str, str] = {
+    **{f"--{old.replace('_', '-')}": f"--{new.replace('_', '-')}" for old, new in RENAMED.items()},
+    **{f"--{name.replace('_', '-')}": f"--set vllm.{name}=VALUE" for name in (
+        "tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "dtype")},
+    "--prefix-caching": "--set vllm.prefix_caching=true",
+    "--no-prefix-caching": "--set vllm.prefix_caching=false",
+    "--vllm-arg": '--set vllm.extra_args=["--enforce-eager"]',
+}
+
+
+class _GrowCommand(TyperCommand):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        for arg in args:
+            if (new := OLD_GROW_FLAGS.get(arg.split("=", 1)[0])) is not None:
+                raise typer.BadParameter(f"{arg.split('=', 1)[0]} was renamed: use {new}", ctx=ctx)
+        return super().parse_args(ctx, args)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _shown_default(value: Any) -> str | None:
+    if value is None or value == [] or value == ():
+        return None
+    if isinstance(value, Path) and value.is_absolute():
+        with contextlib.suppress(ValueError):
+            return str(value.relative_to(Path.cwd()))
+    return str(value)
+
+
+def _grow_parameters() -> list[inspect.Parameter]:
+    """`selfinstruct grow`'s options: one flag per common setting, help and default from GrowConfig."""
+    params = []
+    for spec in common_specs():
+        help_text = spec.description[:1].upper() + spec.description[1:] + "."
+        if (shown := _shown_default(spec.default)) is not None:
+            help_text += f"  [default: {shown}]"
+        names = [f"{_flag(spec.name)}/--no-{spec.name.replace('_', '-')}"] if spec.kind is bool else [_flag(spec.name)]
+        option = typer.Option(None, *names, help=help_text, show_default=False)
+        params.append(inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                                        annotation=Optional[spec.kind]))
+    extra = [
+        ("config", Optional[Path], typer.Option(None, help="TOML or JSON file of grow settings; flags override it.")),
+        ("set", Optional[list[str]], typer.Option(
+            None, "--set", metavar="SECTION.KEY=VALUE",
+            help="Any other setting, e.g. --set filters.min_words=5 or --set instruction_decoding.temperature=1; "
+                 "the value is TOML (a number, true, a quoted string, a list in brackets); repeat for several.")),
+        ("show_config", bool, typer.Option(False, "--show-config",
+                                           help="Print the resolved configuration as JSON and exit.")),
+    ]
+    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+               for name, kind, default in extra]
+    return params
+
+
+def grow_config_from_options(options: dict[str, Any]) -> GrowConfig:
+    """The GrowConfig a `grow` command line means: config file, then flags, then --set."""
+    config = options.pop("config", None)
+    settings = dict(parse_assignment(text) for text in options.pop("set", None) or [])
+    return resolve_config(config, options, settings, named_where=_flag, settings_where=lambda path: f"--set {path}")
+
+
+def grow(**options: Any) -> None:
     """Grow the pool in --out to --target accepted examples; run again to continue."""
-    flags = {
-        "out": out, "target": target, "seeds": seeds, "backend": backend, "model": model, "base_url": base_url,
-        "api": api, "method": method, "seed": seed, "prompts_per_round": prompts_per_round,
-        "concurrency": concurrency, "batch_prompts": batch_prompts, "pipeline_rounds": pipeline_rounds,
-        "max_rounds": max_rounds, "request_timeout": request_timeout, "max_attempts": max_attempts, "requests_per_minute": requests_per_minute,
-        "tokens_per_minute": tokens_per_minute, "failure_threshold": failure_threshold,
-        "max_requests": max_requests, "max_tokens": max_tokens, "max_cost": max_cost,
-    }
-    vllm_flags = {
-        "tensor_parallel_size": tensor_parallel_size, "gpu_memory_utilization": gpu_memory_utilization,
-        "max_model_len": max_model_len, "dtype": dtype, "prefix_caching": prefix_caching,
-        "extra_args": tuple(vllm_arg) if vllm_arg else None,
-    }
+    show_config = options.pop("show_config", False)
 
     def action() -> None:
-        values = read_config_file(config) if config else {}
-        values.update({key: value for key, value in flags.items() if value is not None})
-        if any(value is not None for value in vllm_flags.values()):
-            values["vllm"] = {**values.get("vllm", {}), **{k: v for k, v in vllm_flags.items() if v is not None}}
-        def locate(loc: tuple[str, ...]) -> str:
-            # A flag overrides the file: name the flag's value as the culprit, else the file's line.
-            from_flags = flags.get(loc[0]) is not None or (loc[0] == "vllm" and len(loc) > 1
-                                                           and vllm_flags.get(loc[1]) is not None)
-            if config is None or from_flags:
-                return "options"
-            line = key_line(config, loc)
-            return f"{config}:{line}" if line else str(config)
-
-        grow_config = build_config(values, str(config) if config else "options", locate=locate)
+        grow_config = grow_config_from_options(options)
+        if show_config:
+            typer.echo(grow_config.model_dump_json(indent=2))
+            return
         load_seeds(grow_config.seeds)  # a bad seed file fails before the progress bar appears
         _stop_on_sigterm()
         started = time.perf_counter()
@@ -156,6 +172,49 @@ def grow(
         _print_summary(result, time.perf_counter() - started)
 
     run_command(action)
+
+
+# Typer reads the options from the signature: derived from GrowConfig, so a new common setting needs no code here.
+grow.__signature__ = inspect.Signature(_grow_parameters())  # type: ignore[attr-defined]
+grow.__annotations__ = {param.name: param.annotation for param in _grow_parameters()}
+app.command(cls=_GrowCommand)(grow)
+
+
+@app.command()
+def serve(
+    timezone: Annotated[str, typer.Option(envvar="SELFINSTRUCT_TIMEZONE", help="IANA timezone of the schedules.")] = "UTC",
+    cron: Annotated[Optional[list[str]], typer.Option(
+        "--cron", metavar="DEPLOYMENT=CRON",
+        help="A deployment's schedule, e.g. --cron 'grow=0 2 * * *'; default: grow 0 1 * * *, mix 0 3 * * *.")] = None,
+    param: Annotated[Optional[list[str]], typer.Option(
+        "--param", metavar="DEPLOYMENT.NAME=VALUE",
+        help="A default parameter, e.g. --param grow.target=500 or --param grow.settings.max_cost=2; TOML value; "
+             "repeat for several.")] = None,
+    deployment: Annotated[Optional[list[str]], typer.Option(
+        "--deployment", help="Serve only this deployment (grow, mix); repeat for several.  [default: all]")] = None,
+    limit: Annotated[int, typer.Option(help="Flow runs at once in this process (one run directory is grown by "
+                                            "one run at a time).")] = 1,
+) -> None:
+    """Serve every deployment of the project (selfinstruct/grow, selfinstruct/mix) from this process, until Ctrl-C."""
+    def action() -> None:
+        from .config_overrides import apply_settings
+        from .flows import build_deployments, serve_deployments
+
+        defaults: dict[str, Any] = {}
+        for text in param or []:
+            path, value = parse_assignment(text, "--param")
+            defaults = apply_settings(defaults, {path: value}, "--param")
+        crons = dict(_cron_assignment(text) for text in cron or [])
+        serve_deployments(build_deployments(timezone, crons, defaults, deployment), limit)
+
+    run_command(action)
+
+
+def _cron_assignment(text: str) -> tuple[str, str]:
+    name, equals, schedule = text.partition("=")
+    if not equals or not name.strip() or not schedule.strip():
+        raise ConfigError("--cron", None, "DEPLOYMENT=CRON, e.g. --cron 'grow=0 2 * * *'", repr(text))
+    return name.strip(), schedule.strip()
 
 
 @app.command()
@@ -336,11 +395,11 @@ class _GrowProgress:
 
 
 def _spent_text(spent: Spent | None) -> str:
-    """'1,234 req · 456,789 tok · $0.0123' for the run directory (cost '?' when a price is unknown)."""
+    """'1,234 prompts · 456,789 tok · $0.0123' for the run directory (cost '?' when a price is unknown)."""
     if spent is None:
         return "no requests"
     money = "$?" if spent.cost is None else f"${spent.cost:.4f}"
-    return f"{spent.requests:,} req · {spent.tokens:,} tok · {money}"
+    return f"{spent.prompts:,} prompts · {spent.tokens:,} tok · {money}"
 
 
 def _by_class(counts: dict[str, int]) -> str:
@@ -365,10 +424,6 @@ def _print_summary(result: GrowResult, seconds: float) -> None:
                   highlight=False)
     if result.drops:
         console.print("dropped: " + ", ".join(f"{reason} {count}" for reason, count in result.drops.items()))
-
-
-def run() -> None:  # pragma: no cover - console entry for `python -m selfinstruct`
-    app()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,7 +16,8 @@ from .prices import ModelPrice
 from .records import Method
 from .seeds import DEFAULT_SEEDS
 
-Backend = Literal["cpu", "openai", "vllm"]
+# The names a config may give; teacher/registry.py maps each to the code that opens its endpoints.
+BackendName = Literal["cpu", "openai", "vllm"]
 Api = Literal["chat", "completions"]
 Structured = Literal["auto", "on", "off"]
 
@@ -26,12 +27,12 @@ class Decoding(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    temperature: float = Field(0.7, ge=0, le=2)
-    top_p: float = Field(0.5, gt=0, le=1)
-    presence_penalty: float = Field(0.0, ge=-2, le=2)
-    frequency_penalty: float = Field(0.0, ge=-2, le=2)
-    max_tokens: int = Field(1024, ge=1)
-    stop: tuple[str, ...] = ()
+    temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature")
+    top_p: float = Field(0.5, gt=0, le=1, description="nucleus sampling: the share of probability mass sampled")
+    presence_penalty: float = Field(0.0, ge=-2, le=2, description="penalty on tokens already present")
+    frequency_penalty: float = Field(0.0, ge=-2, le=2, description="penalty growing with a token's count")
+    max_tokens: int = Field(1024, ge=1, description="generation limit of one reply, in tokens")
+    stop: tuple[str, ...] = Field((), description="strings that end a reply")
 
 
 # The originals: Self-Instruct samples instructions at T=0.7, top_p=0.5 with a
@@ -104,16 +105,16 @@ class FilterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_words: int = Field(4, ge=1, description="instructions need more than 3 words")
-    max_words: int = Field(150, ge=1)
-    blacklist: tuple[str, ...] = (
+    max_words: int = Field(150, ge=1, description="instructions need fewer words than this")
+    blacklist: tuple[str, ...] = Field((
         "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
         "map", "maps", "draw", "plot", "go to", "video", "audio", "music",
         "flowchart", "diagram",
-    )
-    allow_non_ascii_start: bool = False
-    rouge_threshold: float = Field(0.7, gt=0, le=1)
-    minhash: bool = True
-    minhash_threshold: float = Field(0.7, gt=0, le=1)
+    ), description="words or phrases a language model cannot act on (Self-Instruct's list)")
+    allow_non_ascii_start: bool = Field(False, description="keep instructions that start with a non-ASCII character")
+    rouge_threshold: float = Field(0.7, gt=0, le=1, description="drop when ROUGE-L F to the pool is above this")
+    minhash: bool = Field(True, description="also drop near-duplicate whole examples by MinHash LSH")
+    minhash_threshold: float = Field(0.7, gt=0, le=1, description="Jaccard similarity above which MinHash drops")
     instances: InstanceFilterConfig = Field(
         InstanceFilterConfig(), description="Self-Instruct's instance filters")
     answers: AnswerCheckConfig = Field(AnswerCheckConfig(), description="checks of what an output says")
@@ -124,42 +125,50 @@ class VllmOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tensor_parallel_size: int = Field(1, ge=1)
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
-    max_model_len: int | None = Field(None, ge=256)
-    dtype: str = "auto"
-    prefix_caching: bool = True
-    extra_args: tuple[str, ...] = ()
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per model replica")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="share of GPU memory to use")
+    max_model_len: int | None = Field(None, ge=256, description="context length; default: the model's")
+    dtype: str = Field("auto", description="weight dtype (auto, bfloat16, float16)")
+    prefix_caching: bool = Field(True, description="reuse shared prompt prefixes")
+    extra_args: tuple[str, ...] = Field((), description='more `vllm serve` arguments, e.g. ["--enforce-eager"]')
+    python: str | None = Field(
+        None, description="batch mode: the Python with vLLM installed that runs `-m vllm.entrypoints.openai.run_batch` "
+                          "(default: this one when it has vLLM, else the `vllm run-batch` command)")
 
 
 class GrowConfig(BaseModel):
-    """Everything `selfinstruct grow` needs. Field names match the CLI flags."""
+    """Everything `selfinstruct grow` needs: each setting, its default and its description live here only.
+
+    The CLI's flags (COMMON_FLAGS by name, any other setting through `--set`) and the Prefect flow's
+    parameters are derived from these fields; see cli_options.py.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     target: int = Field(25, ge=1, description="accepted machine-generated examples to reach")
-    out: Path = Path("outputs/default")
-    backend: Backend = "cpu"
-    model: str | None = None
-    base_url: list[str] = Field(default_factory=list)
+    out: Path = Field(Path("outputs/default"), description="run directory (store, alpaca_data.json)")
+    backend: BackendName = Field("cpu", description="teacher backend")
+    model: str | None = Field(None, description="teacher model: a GGUF path for cpu, a model name otherwise; "
+                                                "default: the bundled SmolLM2 for cpu")
+    base_url: list[str] = Field(default_factory=list, description="OpenAI-compatible endpoint; repeat for several")
     api: Api | None = Field(
-        None, description="default: completions for cpu (a small model continues text best) and vllm (prompts "
-                          "batched per request), chat for openai")
-    method: Method = "self-instruct"
+        None, description="teacher API; default: completions for cpu (a small model continues text best) and "
+                          "vllm (prompts batched per request), chat for openai")
+    method: Method = Field("self-instruct", description="prompting method")
     structured: Structured = Field(
         "auto", description="ask chat teachers for JSON replies that match each stage's schema (response_format "
                             "json_schema, strict) and validate them; auto: on for the chat API, off for completions "
                             "(base models continue text, read by the text parser)")
-    seeds: Path = DEFAULT_SEEDS
+    seeds: Path = Field(DEFAULT_SEEDS, description="seed tasks: Self-Instruct JSONL or Alpaca JSON/JSONL")
     seed: int = Field(0, description="random seed for demo sampling")
     prompts_per_round: int | None = Field(
         None, ge=1, description="instruction-generation requests per round; default 4 for cpu, 8 otherwise (with "
                                 "pipeline_rounds, enough generation requests to fill the teacher)")
     demos: int = Field(8, ge=2, description="instructions shown per self-instruct prompt")
     machine_demos: int = Field(2, ge=0, description="of which at most this many are machine-generated")
-    alpaca_demos: int = Field(3, ge=1)
+    alpaca_demos: int = Field(3, ge=1, description="seed tasks shown per alpaca prompt")
     alpaca_tasks: int = Field(20, ge=1, description="tasks asked for per alpaca prompt")
-    instances_per_task: int = Field(2, ge=1, le=5)
+    instances_per_task: int = Field(2, ge=1, le=5, description="input/output instances asked for per task")
     concurrency: int | None = Field(
         None, ge=1, description="teacher requests in flight at most; default 4 for cpu (llama.cpp serves one "
                                 "at a time), 128 otherwise (a vLLM server batches that many)")
@@ -169,25 +178,38 @@ class GrowConfig(BaseModel):
     pipeline_rounds: int | None = Field(
         None, ge=1, le=64, description="rounds in flight at once; round N shows machine demos accepted by round "
                                        "N - pipeline_rounds. Default 1 for cpu, 16 otherwise")
-    request_timeout: float = Field(120.0, gt=0)
+    request_timeout: float = Field(120.0, gt=0, description="seconds per teacher request")
     max_attempts: int = Field(5, ge=1, description="tries per request before it is dead-lettered")
-    requests_per_minute: int | None = Field(None, ge=1, description="else learned from x-ratelimit-* headers")
-    tokens_per_minute: int | None = Field(None, ge=1, description="else learned from x-ratelimit-* headers")
-    failure_window: int = Field(200, ge=1, description="recent requests judged for the failure threshold")
-    failure_threshold: float = Field(0.5, gt=0, le=1, description="stop when more of them failed for good")
+    requests_per_minute: int | None = Field(None, ge=1, description="request rate limit; else learned from x-ratelimit-* headers")
+    tokens_per_minute: int | None = Field(
+        None, ge=1, description="token rate limit; else learned from x-ratelimit-* headers")
+    failure_window: int = Field(200, ge=1, description="recent requests judged for failure_threshold")
+    failure_threshold: float = Field(0.5, gt=0, le=1, description="stop when this share of the last failure_window requests failed for good")
     max_rounds: int | None = Field(None, ge=1, description="stop after this many rounds in this run")
-    max_requests: int | None = Field(None, ge=1, description="budget over the run directory: requests sent")
-    max_tokens: int | None = Field(None, ge=1, description="budget over the run directory: prompt + completion tokens")
+    # Prompts, not HTTP requests: a completions request carries up to batch_prompts of them.
+    max_prompts: int | None = Field(
+        None, ge=1, description="budget over the run directory: prompts answered or dead-lettered")
+    max_total_tokens: int | None = Field(
+        None, ge=1, description="budget over the run directory: prompt + completion tokens")
     max_cost: float | None = Field(None, gt=0, description="budget over the run directory: estimated USD")
     prices: dict[str, ModelPrice | None] = Field(
         default_factory=dict, description="USD per million tokens by model; adds to / overrides prices.DEFAULT_PRICES")
-    instruction_decoding: Decoding = SELF_INSTRUCT_INSTRUCTIONS
-    classify_decoding: Decoding = SELF_INSTRUCT_CLASSIFY
-    instance_decoding: Decoding = SELF_INSTRUCT_INSTANCES
-    alpaca_decoding: Decoding = ALPACA_TASKS
-    filters: FilterConfig = FilterConfig()
-    vllm: VllmOptions = VllmOptions()
-    server_startup_timeout: float = Field(300.0, gt=0)
+    instruction_decoding: Decoding = Field(SELF_INSTRUCT_INSTRUCTIONS, description="sampling of new instructions")
+    classify_decoding: Decoding = Field(SELF_INSTRUCT_CLASSIFY, description="sampling of the classification question")
+    instance_decoding: Decoding = Field(SELF_INSTRUCT_INSTANCES, description="sampling of instances")
+    alpaca_decoding: Decoding = Field(ALPACA_TASKS, description="sampling of whole alpaca tasks")
+    filters: FilterConfig = Field(FilterConfig(), description="heuristic and near-duplicate filters")
+    vllm: VllmOptions = Field(VllmOptions(), description="`vllm serve` options when the vllm backend starts one")
+    server_startup_timeout: float = Field(300.0, gt=0, description="seconds a started teacher server may take")
+    batch: bool = Field(
+        False, description="send each stage's requests as batches: the OpenAI Batch API (openai backend; half the "
+                           "price, results within 24 h) or `vllm run-batch` (vllm backend with a local --model)")
+    batch_poll_seconds: float = Field(
+        30.0, gt=0, description="batch mode: first wait between polls of a submitted batch; each wait is 1.5 times "
+                                "the last, up to 10 minutes")
+    batch_max_wait: float = Field(
+        26 * 3600.0, gt=0, description="batch mode: seconds to wait for a submitted batch before the run stops; the "
+                                       "batch stays recorded and the next run polls it again")
 
     @property
     def uses_structured(self) -> bool:
@@ -199,6 +221,8 @@ class GrowConfig(BaseModel):
             raise ValueError("machine_demos must be smaller than demos")
         if self.backend == "vllm" and not self.model and not self.base_url:
             raise ValueError("the vllm backend needs --model (to start a server) or --base-url")
+        if self.batch:
+            self._check_batch()
         cpu = self.backend == "cpu"
         if self.api is None:
             self.api = "chat" if self.backend == "openai" else "completions"
@@ -218,6 +242,41 @@ class GrowConfig(BaseModel):
         if self.pipeline_rounds is None:
             self.pipeline_rounds = 1 if cpu else 16
         return self
+
+    def _check_batch(self) -> None:
+        if self.backend == "cpu":
+            raise ValueError("batch mode needs --backend openai (the Batch API) or vllm with a local --model "
+                             "(vllm run-batch)")
+        if len(self.base_url) > 1:
+            raise ValueError("batch mode sends every batch to one endpoint: give one --base-url")
+        run_batch = self.backend == "vllm" and not self.base_url
+        if self.api is None:
+            self.api = "chat"
+        elif run_batch and self.api != "chat":
+            raise ValueError("vllm run-batch takes chat requests only: use api = chat with batch mode")
+        if self.batch_prompts is None:
+            self.batch_prompts = 1
+        elif self.batch_prompts > 1:
+            raise ValueError("batch mode sends one prompt per request line: batch_prompts must be 1")
+
+
+# Settings that were renamed: an old spelling in a config file, a flag or a flow's settings fails with the new one.
+RENAMED: dict[str, str] = {
+    "max_tokens": "max_total_tokens",  # a run budget, not Decoding.max_tokens (one reply's limit)
+    "max_requests": "max_prompts",  # it counts prompts: up to batch_prompts share one HTTP request
+}
+
+
+def check_renamed(values: dict[str, Any], where: str, spell: Callable[[str], str] = str) -> None:
+    """A ConfigError with a one-line hint when `values` uses a renamed top-level setting."""
+    for old, new in RENAMED.items():
+        if old in values:
+            raise ConfigError(where, old, f"{spell(new)} instead ({spell(old)} was renamed)", None)
+
+
+def stored_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """A configuration recorded by an older version, with renamed settings under their new names."""
+    return {RENAMED.get(key, key): value for key, value in data.items()}
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -240,6 +299,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), None, "valid TOML", str(err)) from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), None, "a table of settings", type(data).__name__)
+    for old in RENAMED:
+        if old in data:
+            line = key_line(path, (old,))
+            check_renamed(data, f"{path}:{line}" if line else str(path))
     return data
 
 
@@ -250,6 +313,7 @@ def build_config(
 
     `locate` names where a field's value came from (e.g. "grow.toml:3"), else `source` does.
     """
+    check_renamed(values, source)
     return build_model(GrowConfig, values, source, locate)
 
 

@@ -20,17 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from .atomic import write_atomic
 from .errors import InputError
 from .filters.base import MINHASH, ROUGE
-from .filters.minhash import (
-    MinhashConfig,
-    MinhashIndex,
-    Sketched,
-    example_text,
-    sketch_texts,
-)
-from .filters.rouge import RougeIndex
+from .filters.dedup_stage import DedupStage
+from .filters.minhash import MinhashConfig, Sketched
+from .records import Candidate, Instance
 
 Stage = Literal["rouge", "minhash"]
-Item = tuple["Example", Sketched | None]
 STAGES: tuple[Stage, ...] = ("rouge", "minhash")
 _BATCH = 256  # candidates sketched together: MinHash is much cheaper in bulk
 
@@ -81,54 +75,33 @@ class Decision(BaseModel):
 
 
 def decide(candidates: Iterable[Example], pool: Iterable[Example], config: DedupConfig) -> Iterator[Decision]:
-    """Decide each candidate in order; kept ones join the pool before the next."""
-    rouge = RougeIndex(config.threshold) if "rouge" in config.stages else None
-    minhash = MinhashIndex(config.minhash) if "minhash" in config.stages else None
+    """Decide each candidate in order with the grow loop's DedupStage; kept ones join the pool before the next."""
+    stage = DedupStage.empty(config.threshold if "rouge" in config.stages else None,
+                             config.minhash if "minhash" in config.stages else None)
     for batch in _batches(pool):
-        for item in _sketched(batch, minhash):
-            _add(item, rouge, minhash)
+        for cand, sketched in _sketched(batch, stage):
+            stage.add(cand, sketched)
     for batch in _batches(candidates):
-        for item in _sketched(batch, minhash):
-            decision = _decide_one(item, rouge, minhash)
-            if decision.keep:
-                _add(item, rouge, minhash)
-            yield decision
+        for cand, sketched in _sketched(batch, stage):
+            verdict = stage.check(cand, sketched)
+            if verdict.reason is None:
+                stage.add(cand, sketched)
+            nearest = verdict.minhash_nearest if verdict.reason == MINHASH else verdict.nearest
+            yield Decision(keep=verdict.reason is None, reason=verdict.reason, rouge_l_max=verdict.nearest_rouge_l,
+                           nearest=nearest)
 
 
-def _decide_one(item: Item, rouge: RougeIndex | None, minhash: MinhashIndex | None) -> Decision:
-    example, sketched = item
-    score, nearest = 0.0, None
-    if rouge is not None:
-        match = rouge.check(example.instruction)
-        score, nearest = match.score, match.nearest
-        if rouge.is_duplicate(match):
-            return Decision(keep=False, reason=ROUGE, rouge_l_max=score, nearest=nearest)
-    found = None if minhash is None or sketched is None else minhash.check(sketched.signature, sketched.shingles)
-    if found is not None:
-        return Decision(keep=False, reason=MINHASH, rouge_l_max=score, nearest=found.key)
-    return Decision(keep=True, reason=None, rouge_l_max=score, nearest=nearest)
-
-
-def _add(item: Item, rouge: RougeIndex | None, minhash: MinhashIndex | None) -> None:
-    example, sketched = item
-    if rouge is not None:
-        rouge.add(example.instruction)
-    if minhash is not None and sketched is not None:
-        minhash.add(example.instruction, sketched.signature, sketched.shingles)
+def _sketched(batch: Sequence[Example], stage: DedupStage) -> Iterator[tuple[Candidate, Sketched | None]]:
+    """Each example as a candidate with its MinHash sketch (None when MinHash is off), a batch at a time."""
+    cands = [Candidate(instruction=e.instruction, instances=(Instance(input=e.input, output=e.output),))
+             for e in batch]
+    return zip(cands, stage.sketches(cands))
 
 
 def _batches(examples: Iterable[Example]) -> Iterator[list[Example]]:
     iterator = iter(examples)
     while batch := list(islice(iterator, _BATCH)):
         yield batch
-
-
-def _sketched(batch: Sequence[Example], minhash: MinhashIndex | None) -> Iterator[Item]:
-    """(example, its shingles and signature) for a batch; sketched only when MinHash runs."""
-    if minhash is None:
-        return iter([(example, None) for example in batch])
-    texts = [example_text(e.instruction, e.input, e.output) for e in batch]
-    return zip(batch, sketch_texts(texts, minhash.cfg))
 
 
 def read_examples(path: str | os.PathLike[str]) -> Iterator[Example]:

@@ -8,8 +8,6 @@ in a `GateConfig`; a limit of None turns its gate off.
 
 from __future__ import annotations
 
-import json
-import re
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -17,47 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from rapidfuzz import process
-from rapidfuzz.distance import LCSseq
 
 from . import __version__
 from .errors import InputError, SelfInstructError
 from .filters.base import ANSWER_REASONS, INSTANCE_REASONS
+from .filters.rouge import RougeIndex
 from .records import AlpacaExample
-from .store import STORE_NAME, Store
+from .store import STORE_NAME, ConfigEntry, Store
 from .verbs import verb_object
 
-# rouge-score's tokenizer without stemming: lowercase, runs of [a-z0-9] (see filters/rouge.py).
-_ROUGE_TOKEN = re.compile(r"[a-z0-9]+")
-_ROUGE_CHUNK = 2048  # candidates per cdist call: bounds the score matrix at 2048 x seeds
-
-
 def rouge_l_to_nearest(texts: Sequence[str], references: Sequence[str]) -> list[float]:
-    """Each text's highest ROUGE-L F-measure against `references` (0.0 when there are none).
-
-    Tokens become one character each so rapidfuzz computes every LCS in C; F = 2·LCS/(m+n) is rouge-score's
-    2PR/(P+R) with P = LCS/n, R = LCS/m, so 50k texts against 175 seeds take seconds, not hours.
-    """
-    vocabulary: dict[str, str] = {}
-
-    def encode(text: str) -> str:
-        tokens = _ROUGE_TOKEN.findall(text.lower())
-        return "".join(vocabulary.setdefault(token, chr(len(vocabulary) + 1)) for token in tokens)
-
-    refs = [encode(text) for text in references]
-    if not refs:
-        return [0.0] * len(texts)
-    ref_lengths = np.array([len(ref) for ref in refs], dtype=np.float64)
-    scores: list[float] = []
-    for start in range(0, len(texts), _ROUGE_CHUNK):
-        chunk = [encode(text) for text in texts[start:start + _ROUGE_CHUNK]]
-        lcs = process.cdist(chunk, refs, scorer=LCSseq.similarity, workers=1).astype(np.float64)
-        total = np.array([len(cand) for cand in chunk], dtype=np.float64)[:, None] + ref_lengths[None, :]
-        f_measure = np.divide(2 * lcs, total, out=np.zeros_like(lcs), where=total > 0)
-        scores += f_measure.max(axis=1).tolist()
-    return scores
+    """Each text's highest ROUGE-L F-measure against `references` (0.0 when there are none), as rouge-score's."""
+    index = RougeIndex()
+    for reference in references:
+        index.add(reference)
+    return index.best_scores(texts)
 
 
 @dataclass(frozen=True)
@@ -76,6 +49,8 @@ class RunStats:
     rouge_to_seed: list[float]
     rows: int = 0  # exported rows: every instance of every accepted task
     version: str = __version__
+    # Every configuration that committed rounds, oldest first; `config` is the last of them.
+    config_history: tuple[ConfigEntry, ...] = ()
 
     @property
     def accepted(self) -> int:
@@ -123,6 +98,21 @@ class RunStats:
     def mean_rouge_to_seed(self) -> float | None:
         return statistics.fmean(self.rouge_to_seed) if self.rouge_to_seed else None
 
+    def config_summaries(self) -> list[str]:
+        """'rounds 1–4: target 25, backend openai, model m, method self-instruct' per configuration that grew
+        the pool, when more than one did."""
+        history = self.config_history
+        if len(history) < 2:
+            return []
+        lines = []
+        for number, entry in enumerate(history):
+            last = history[number + 1].first_round - 1 if number + 1 < len(history) else None
+            rounds = f"rounds {entry.first_round}–{last}" if last is not None else f"rounds {entry.first_round} on"
+            config = entry.config
+            lines.append(f"{rounds}: target {config.get('target', '?')}, backend {config.get('backend', '?')}, "
+                         f"model {config.get('model') or 'default'}, method {config.get('method', '?')}")
+        return lines
+
     def total(self, column: str) -> int:
         """Sum of one round counter (requests, cached, failed, prompt_tokens, …) over every round."""
         return sum(int(stats.get(column, 0) or 0) for stats in self.rounds)
@@ -143,11 +133,11 @@ def collect_stats(run_dir: Path) -> RunStats:
     if not (run_dir / STORE_NAME).is_file():
         raise InputError(str(run_dir), None, f"a run directory holding {STORE_NAME}", "no store there")
     with Store.open(run_dir) as store:
-        config_json = store.get_meta("config")
+        history = tuple(store.config_history())
         examples = store.accepted_examples(instances=1)  # one per task: verbs, diversity and ROUGE-L are per task
         seeds = store.instructions("seed")
         return RunStats(
-            run_dir=run_dir, config=json.loads(config_json) if config_json else {},
+            run_dir=run_dir, config=history[-1].config if history else {}, config_history=history,
             seeds_hash=store.get_meta("seeds_hash"), seed_instructions=seeds, examples=examples,
             rows=len(store.example_rows()),
             records=store.generated_records(), rounds=store.round_stats(), drops=store.drop_counts(),

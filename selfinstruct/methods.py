@@ -41,8 +41,8 @@ class PromptPlan:
 
 
 @functools.lru_cache(maxsize=8)
-def _format_text(stage: Stage, is_classification: bool = False) -> str:
-    return json.dumps(response_format(stage, is_classification))
+def _format_text(stage: Stage, is_classification: bool, max_items: int) -> str:
+    return json.dumps(response_format(stage, is_classification, max_items or None))
 
 
 def _request(config: GrowConfig, stage: Stage, prompt: str, decoding: Decoding, sample: int = 0, *,
@@ -57,7 +57,7 @@ def _request(config: GrowConfig, stage: Stage, prompt: str, decoding: Decoding, 
     # A stop string would cut the JSON object: the schema ends the reply instead.
     return TeacherRequest(stage=stage, prompt=structured_prompt(prompt, kind, count),
                           decoding=decoding.model_copy(update={"stop": ()}), sample=sample,
-                          response_format=_format_text(stage, is_classification))
+                          response_format=_format_text(stage, is_classification, count))
 
 
 def round_rng(config: GrowConfig, round_no: int, index: int) -> random.Random:

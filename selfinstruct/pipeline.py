@@ -36,6 +36,8 @@ from .seeds import load_seeds
 from .store import RoundRecord, Store
 from .teacher.base import TeacherReply
 from .teacher.cache import CachedTeacher, ReplyWriter, Usage
+from .teacher.base import Teacher
+from .teacher.batch import batch_teacher
 from .teacher.openai_compat import LLAMA_CPP_PYTHON, OPENAI_SCHEMA, OpenAITeacher
 from .teacher.registry import Endpoints, open_teacher
 
@@ -94,12 +96,27 @@ class GrowSession:
         self._lock.acquire()
         try:
             self.store = Store.open(self.run_dir)
-            self._check_seeds(seeds, digest)
         except BaseException:
             self._lock.release()
             raise
+        try:
+            self._open_pool(seeds, digest)
+        except BaseException:  # a half-opened session must not keep the run locked
+            self.close()
+            raise
+        self.usage = Usage()  # this process's requests, over all rounds
+        self._inflight: dict[str, asyncio.Future[TeacherReply | None]] = {}
+        self._writer = ReplyWriter(self.store)
+        self.ledger = Ledger(config, self.store.teacher_totals(), config.model or "", self.usage)
+        self.idle_rounds = 0
+        self.stopped = ""
+        self._last_commit = time.perf_counter()
+
+    def _open_pool(self, seeds: list[SeedTask], digest: str) -> None:
+        """Seeds into a new store (or checked against the stored ones), then the indexes rebuilt from it."""
+        config = self.config
+        self._check_seeds(seeds, digest)
         self.seeds = self.store.seed_tasks()
-        self.store.set_meta("config", config.model_dump_json())
         self.checks = instruction_checks(config.filters)
         self.dedup = DedupStage.from_store(config.filters, self.store)
         pool = self.store.generated_rounds()
@@ -107,19 +124,12 @@ class GrowSession:
         self._machine_rounds = [number for number, _ in pool]  # nondecreasing: rounds commit in order
         self._recent_kept = deque((int(stats.get("kept", 0)) for stats in self.store.round_stats()),
                                   maxlen=RECENT_ROUNDS)
-        self.usage = Usage()  # this process's requests, over all rounds
-        self._inflight: dict[str, asyncio.Future[TeacherReply | None]] = {}
-        self._writer = ReplyWriter(self.store)
-        self.ledger = Ledger(config, self.store.teacher_totals(), config.model or "", self.usage)
-        self.idle_rounds = 0
-        self.stopped = ""
 
     def _check_seeds(self, seeds: list[SeedTask], digest: str) -> None:
         stored = self.store.get_meta("seeds_hash")
         if stored is None:
             self.store.add_seeds(seeds, digest)
         elif digest != stored:
-            self.store.close()
             raise ConfigError(
                 str(self.config.seeds), "seeds",
                 f"the seed file this run started from (sha256 {stored[:12]}); use a new --out for other seeds",
@@ -190,6 +200,9 @@ class GrowSession:
                     export_cost = exported - started
                 if on_round:
                     on_round(summary)
+                if self.done():  # the rounds still in flight are surplus: cancelled below, their answers stay cached
+                    self.stopped = TARGET_REACHED
+                    return committed
         finally:
             for task in window:  # the target or a failure ended the run: answers stored so far stay cached
                 task.cancel()
@@ -211,10 +224,12 @@ class GrowSession:
         asked = config.alpaca_tasks if config.method == "alpaca" else config.demos
         return (config.prompts_per_round or 1) * asked / 2
 
-    def _teacher(self, endpoints: Endpoints) -> OpenAITeacher:
+    def _teacher(self, endpoints: Endpoints) -> Teacher:
         check_cost_budget(self.config, endpoints.model)
         self.ledger.model = endpoints.model
         config = self.config
+        if config.batch:
+            return batch_teacher(config, endpoints, self.store, self.run_dir)
         return OpenAITeacher(
             base_urls=endpoints.base_urls, model=endpoints.model, api=config.api or "chat",
             api_key=endpoints.api_key, timeout=config.request_timeout, max_attempts=config.max_attempts,
@@ -224,7 +239,7 @@ class GrowSession:
             schema_dialect=LLAMA_CPP_PYTHON if config.backend == "cpu" else OPENAI_SCHEMA,
         )
 
-    async def _collect(self, teacher: OpenAITeacher, number: int) -> CollectedRound:
+    async def _collect(self, teacher: Teacher, number: int) -> CollectedRound:
         stream = RoundStream(self.config, self.checks, lambda text: self.dedup.screen(text))
         asker = CachedTeacher(teacher, self.store, Usage(parent=self.usage), inflight=self._inflight,
                               writer=self._writer)
@@ -248,9 +263,10 @@ class GrowSession:
                 round=collected.number, generated=collected.generated, kept=len(accepted),
                 dropped=dict(Counter(rej.reason for rej in rejections)),
                 accepted_total=self.accepted + len(accepted), target=self.config.target,
-                usage=usage, seconds=time.perf_counter() - collected.started,
+                usage=usage, seconds=self._round_seconds(collected),
             )
-            record = RoundRecord(collected.number, accepted, rejections, summary.as_stats())
+            record = RoundRecord(collected.number, accepted, rejections, summary.as_stats(),
+                                 self.config.model_dump_json())
             self.store.commit_round(record, self._provenance(endpoints))
         except BaseException:
             # Kept items joined the indexes before the commit; rebuild them from the store.
@@ -262,6 +278,17 @@ class GrowSession:
         summary.spent = self.ledger.spent()
         self._check_idle(summary)
         return summary
+
+    def _round_seconds(self, collected: CollectedRound) -> float:
+        """Wall time this round adds to the run: since its start, or since the previous commit if later.
+
+        Up to pipeline_rounds rounds overlap; counting each from its own start would count the overlap again
+        (16 rounds in flight made throughput look 16 times lower). The rounds' seconds add up to the run's.
+        """
+        now = time.perf_counter()
+        seconds = now - max(collected.started, self._last_commit)
+        self._last_commit = now
+        return seconds
 
     def _check_idle(self, summary: RoundSummary) -> None:
         self.idle_rounds = 0 if summary.kept else self.idle_rounds + 1

@@ -31,17 +31,24 @@ DEFAULT_PRICES: dict[str, ModelPrice | None] = {
 }
 SELF_HOSTED = frozenset({"cpu", "vllm"})
 FREE = ModelPrice(input=0.0, output=0.0)
+# The Batch API bills input and output tokens at half the synchronous price (the config's prices are the
+# synchronous ones, as price pages list them).
+BATCH_DISCOUNT = 0.5
 
 
-def price_for(model: str, backend: str, table: Mapping[str, ModelPrice | None]) -> ModelPrice | None:
-    """The config's entry, else the default's; a dated name ('gpt-4o-mini-2024-07-18') matches its prefix."""
+def price_for(model: str, backend: str, table: Mapping[str, ModelPrice | None], batch: bool = False) -> ModelPrice | None:
+    """The config's entry, else the default's; a dated name ('gpt-4o-mini-2024-07-18') matches its prefix.
+
+    With `batch`, the Batch API's price: BATCH_DISCOUNT of it.
+    """
     if backend in SELF_HOSTED:
         return FREE
     prices = {**DEFAULT_PRICES, **table}
-    if model in prices:
-        return prices[model]
     prefixes = [name for name in prices if model.startswith(name + "-")]
-    return prices[max(prefixes, key=len)] if prefixes else None
+    price = prices[model] if model in prices else prices[max(prefixes, key=len)] if prefixes else None
+    if price is None or not batch:
+        return price
+    return ModelPrice(input=price.input * BATCH_DISCOUNT, output=price.output * BATCH_DISCOUNT)
 
 
 def cost(price: ModelPrice | None, prompt_tokens: int, completion_tokens: int) -> float | None:

@@ -182,16 +182,17 @@ def render_alpaca_prompt(demos: Sequence[SeedTask], count: int) -> str:
 
 # Structured (JSON) replies: each stage's prompt names the object to answer with. The schema itself travels in
 # the request's response_format; a model still writes better JSON when the prompt shows the shape.
+# No "..." stands in for a value: small models copy it into their answer (measured with the bundled model).
 _STRUCTURED_ASK = {
-    "instructions": 'Write {count} new tasks for this list. Reply with a JSON object: {{"instructions": ["...", ...]}}.',
-    "classify": 'Reply with a JSON object: {{"classification": "Yes"}} or {{"classification": "No"}}.',
-    "instances": 'Write up to {count} examples for the last task. Reply with a JSON object: '
-                 '{{"instances": [{{"input": "...", "output": "..."}}, ...]}}, with "" as the input when the task '
-                 'needs none.',
+    "instructions": 'Write {count} new tasks for this list. Reply with a JSON object whose "instructions" list '
+                    'holds the new tasks, each a complete instruction in plain text.',
+    "classify": 'Reply with a JSON object whose "classification" is "Yes" or "No".',
+    "instances": 'Write up to {count} examples for the last task. Reply with a JSON object whose "instances" list '
+                 'holds them, each with an "input" ("" when the task needs none) and the correct "output".',
     "labels": 'Write up to {count} labels for the last task, each with an input that has it. Reply with a JSON '
-              'object: {{"instances": [{{"label": "...", "input": "..."}}, ...]}}.',
-    "alpaca": 'Reply with a JSON object: {{"tasks": [{{"instruction": "...", "input": "...", "output": "..."}}, '
-              '...]}}, with "" as the input when the instruction needs none.',
+              'object whose "instances" list holds them, each with a "label" and an "input".',
+    "alpaca": 'Reply with a JSON object whose "tasks" list holds the new tasks, each with an "instruction", an '
+              '"input" ("" when the instruction needs none) and an "output".',
 }
 
 

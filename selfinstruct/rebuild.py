@@ -12,13 +12,12 @@ The source directory is opened read-only and left as it was.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict, deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .config import GrowConfig, build_config
+from .config import GrowConfig, build_config, stored_settings
 from .errors import InputError
 from .export import export_alpaca
 from .atomic import write_atomic
@@ -152,15 +151,16 @@ def rebuild(source: Path, out: Path, overrides: dict[str, Any] | None = None) ->
 def _read_source(source: Path) -> SourceRun:
     """What the rebuild needs of the source, read without writing to it."""
     with Store.open_readonly(source) as store:
-        config = store.get_meta("config")
+        history = store.config_history()
         replies = [SourceReply(stage, prompt, reply) for stage, prompt, reply in store.stored_replies()]
         tasks = store.generated_tasks()
         run = SourceRun(config={}, seeds=store.seed_tasks(), replies=replies, machine=store.generated_rounds(),
                         rounds=store.next_round() - 1, tasks=len(tasks), rows=len(store.example_rows()))
-    if not config:
-        raise InputError(str(source / STORE_NAME), "meta.config", "the configuration the run was grown with",
+    if not history:
+        raise InputError(str(source / STORE_NAME), "configs", "the configuration the run was grown with",
                          "none stored")
-    values = {key: value for key, value in json.loads(config).items() if key not in {"out", "seeds"}}
+    # The last configuration that grew the source (the config history, see store.py), under today's names.
+    values = {key: value for key, value in stored_settings(history[-1].config).items() if key not in {"out", "seeds"}}
     model = next((str(prov["teacher"]) for _, _, prov in tasks if prov.get("teacher")), None)
     if model and not values.get("model"):
         values["model"] = model  # what the source's cache keys were made with, so the new store's match

@@ -16,7 +16,8 @@ def _non_blank(value: str) -> str:
 class Instance(BaseModel):
     """One input/output pair of a task; `input` may be empty."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: a seed file's "output": 5 or "is_classification": "yes" is a mistake to report, not to coerce.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     input: str = ""
     output: str
@@ -25,7 +26,7 @@ class Instance(BaseModel):
 class SeedTask(BaseModel):
     """A human-written task in the Self-Instruct seed format."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     id: str
     name: str = ""

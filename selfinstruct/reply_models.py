@@ -96,11 +96,19 @@ def json_schema(stage: Stage, is_classification: bool = False) -> dict[str, Any]
     return _strict(_inline_refs(schema, schema.pop("$defs", {})))
 
 
-def response_format(stage: Stage, is_classification: bool = False) -> dict[str, Any]:
-    """The `response_format` body field asking for the stage's schema, strictly."""
+def response_format(stage: Stage, is_classification: bool = False, max_items: int | None = None) -> dict[str, Any]:
+    """The `response_format` body field asking for the stage's schema, strictly.
+
+    `max_items` caps the reply's list: a constrained decoder (llama.cpp's grammar, vLLM's) then closes the JSON
+    after the last item we can keep, instead of writing items until max_tokens (measured: a 135M model filled
+    1,023 tokens with instructions when asked for 8).
+    """
     name = f"{stage}_labelled" if stage == "instances" and is_classification else stage
-    return {"type": "json_schema",
-            "json_schema": {"name": name, "schema": json_schema(stage, is_classification), "strict": True}}
+    schema = json_schema(stage, is_classification)
+    if max_items is not None and stage != "classify":
+        (key,) = schema["properties"]
+        schema["properties"][key]["maxItems"] = max_items
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 
 
 def json_object_format(stage: Stage, is_classification: bool = False) -> dict[str, Any]:

@@ -8,6 +8,7 @@ teacher text and may contain markup.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -104,6 +105,16 @@ def _identity(stats: RunStats) -> str:
     return " · ".join(parts)
 
 
+def _config_html(stats: RunStats) -> str:
+    """The configuration that grew the pool (the last of its history) and, if several did, each one's rounds."""
+    if not stats.config:
+        return ""
+    history = "".join(f"<li>{escape(line)}</li>" for line in stats.config_summaries())
+    shown = escape(json.dumps(stats.config, indent=2, sort_keys=True))
+    listed = f'<ul class="meta">{history}</ul>' if history else ""
+    return f"{listed}<details><summary>Grow configuration</summary><pre>{shown}</pre></details>"
+
+
 def _gates_html(results: list[GateResult]) -> str:
     if not results:
         return ""
@@ -161,7 +172,8 @@ def report_html(stats: RunStats, gates: list[GateResult], images: dict[str, str]
         f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
         f"content=\"width=device-width,initial-scale=1\"><title>selfinstruct report: {title}</title>"
         f"<style>{CSS}</style></head><body><main><h1>selfinstruct report: {title}</h1>"
-        f"<p class=\"meta\">{_identity(stats)}</p><div class=\"cards\">{cards}</div>{_gates_html(gates)}"
+        f"<p class=\"meta\">{_identity(stats)}</p>{_config_html(stats)}<div class=\"cards\">{cards}</div>"
+        f"{_gates_html(gates)}"
         f"{figures}{_samples_html(samples, stats.drops)}</main></body></html>\n"
     )
 
@@ -201,6 +213,7 @@ def report_run(run_dir: Path, gate_config: GateConfig | None = None) -> Path:
 def render_markdown(stats: RunStats, gates: list[GateResult]) -> str:
     """Counts, gates, drop reasons and top verbs as markdown (tables render in Prefect's UI)."""
     lines = [f"# selfinstruct report: {stats.run_dir.resolve().name}", "", _identity_markdown(stats), "",
+             *(f"- {line}" for line in stats.config_summaries()), *([""] if stats.config_summaries() else []),
              "| figure | value | |", "|---|---:|---|",
              *(f"| {label} | {value} | {note} |" for label, value, note in summary_figures(stats))]
     if gates:

@@ -201,19 +201,32 @@ def _expected(error: dict[str, Any]) -> str:
 def _got(error: dict[str, Any]) -> str | None:
     if error["type"] == "missing":
         return None
-    value = error.get("input")
-    shown = json.dumps(value, ensure_ascii=False, default=str)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
+    return _shown(error.get("input"))
 
 
 def _check_unique_ids(path: Path, tasks: list[SeedTask], lines: list[int]) -> None:
-    seen: dict[str, int] = {}
+    """Ids and instructions are unique: the store holds each instruction once, as one task."""
+    ids: dict[str, int] = {}
+    instructions: dict[str, int] = {}
     for task, line in zip(tasks, lines):
-        if task.id in seen:
+        if task.id in ids:
             raise SeedError(
-                f"{path}:{line}", "id", f"a unique id ('{task.id}' is already used on line {seen[task.id]})"
+                f"{path}:{line}", "id", f"a unique id ('{task.id}' is already used on line {ids[task.id]})"
             )
-        seen[task.id] = line
+        if task.instruction in instructions:
+            first = instructions[task.instruction]
+            raise SeedError(
+                f"{path}:{line}", "instruction",
+                f"a unique instruction (line {first} has the same one; put both instances in one task)",
+                _shown(task.instruction),
+            )
+        ids[task.id] = line
+        instructions[task.instruction] = line
+
+
+def _shown(value: Any) -> str:
+    shown = json.dumps(value, ensure_ascii=False, default=str)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def iter_examples(tasks: list[SeedTask]) -> Iterator[AlpacaExample]:

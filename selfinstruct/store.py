@@ -121,9 +121,57 @@ def _v2(db: sqlite3.Connection) -> None:
     )
 
 
+def _v3_batches(db: sqlite3.Connection) -> None:
+    # Batch mode: a batch is paid for once submitted, so its id and its requests are recorded before
+    # it is, and a resumed run polls and collects it instead of sending its requests again.
+    _execute_script(
+        db,
+        """
+        CREATE TABLE batches (
+            id TEXT PRIMARY KEY,
+            runner TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('prepared', 'submitted', 'collected')),
+            input_file_id TEXT,
+            remote_id TEXT,
+            outcome TEXT,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        );
+        CREATE TABLE batch_requests (
+            batch_id TEXT NOT NULL REFERENCES batches(id),
+            key TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            PRIMARY KEY (batch_id, key)
+        );
+        CREATE INDEX batch_requests_key ON batch_requests(key);
+        """
+    )
+
+
+def _v4_config_history(db: sqlite3.Connection) -> None:
+    # One row per grow configuration that committed rounds: meta.config held only the last opener's, so a
+    # nightly run with a small target that found its run done overwrote the config that made the data.
+    db.execute(
+        """CREATE TABLE configs (
+            id INTEGER PRIMARY KEY,
+            config TEXT NOT NULL,
+            first_round INTEGER NOT NULL,
+            created REAL NOT NULL
+        )"""
+    )
+    legacy = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    first = db.execute("SELECT min(round) FROM rounds").fetchone()[0]
+    if legacy is not None and first is not None:
+        db.execute("INSERT INTO configs (config, first_round, created) VALUES (?, ?, ?)",
+                   (legacy[0], first, time.time()))
+
+
 # Ordered, named migrations; the applied ones are recorded in `migrations`.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
-    ("v1_initial", _v1), ("v2_converted_rows", _v2),
+    ("v1_initial", _v1), ("v2_converted_rows", _v2), ("v3_batches", _v3_batches),
+    ("v4_config_history", _v4_config_history),
 ]
 
 
@@ -138,6 +186,37 @@ class SkippedRow:
     detail: str
 
 
+@dataclass(frozen=True)
+class BatchRecord:
+    """A batch of teacher requests handed to a batch runner (the Batch API, vllm run-batch)."""
+
+    id: str
+    runner: str
+    endpoint: str
+    status: str  # prepared (recorded, not yet handed over), submitted, collected
+    input_file_id: str | None = None
+    remote_id: str | None = None
+    outcome: str | None = None
+    created: float = 0.0
+
+
+_INSERT_REPLY = "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _reply_values(rows: list[tuple[str, str, str, TeacherReply]], now: float) -> list[tuple[object, ...]]:
+    return [(key, stage, prompt, reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens,
+             reply.seconds, now) for key, stage, prompt, reply in rows]
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """A grow configuration that committed rounds, from round `first_round` on."""
+
+    config: dict[str, object]
+    first_round: int
+    created: float
+
+
 @dataclass
 class RoundRecord:
     """Everything one round adds to the store, committed together."""
@@ -146,6 +225,7 @@ class RoundRecord:
     accepted: list[Candidate] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     stats: dict[str, object] = field(default_factory=dict)
+    config: str | None = None  # the grow config's JSON: recorded with the round when it differs from the last
 
 
 class Store:
@@ -325,6 +405,19 @@ class Store:
                 ],
             )
             db.execute("INSERT INTO rounds VALUES (?, ?, ?)", (record.round, json.dumps(record.stats), now))
+            if record.config is not None:
+                last = db.execute("SELECT config FROM configs ORDER BY id DESC LIMIT 1").fetchone()
+                if last is None or json.loads(last[0]) != json.loads(record.config):
+                    db.execute("INSERT INTO configs (config, first_round, created) VALUES (?, ?, ?)",
+                               (record.config, record.round, now))
+
+    def config_history(self) -> list[ConfigEntry]:
+        """Every configuration that committed rounds, oldest first; a store from before the history holds
+        at most the legacy meta.config."""
+        rows = self._db.execute("SELECT config, first_round, created FROM configs ORDER BY id").fetchall()
+        if not rows and (legacy := self.get_meta("config")) is not None:
+            return [ConfigEntry(json.loads(legacy), 1, 0.0)]
+        return [ConfigEntry(json.loads(text), first, created) for text, first, created in rows]
 
     def round_stats(self) -> list[dict[str, object]]:
         return [json.loads(row[0]) for row in self._db.execute("SELECT stats FROM rounds ORDER BY round")]
@@ -346,13 +439,10 @@ class Store:
 
     def save_replies(self, rows: list[tuple[str, str, str, TeacherReply]]) -> None:
         """Store (key, stage, prompt, reply) rows at once: all or none."""
-        now = time.time()
-        values = [(key, stage, prompt, reply.text, reply.finish_reason, reply.prompt_tokens,
-                   reply.completion_tokens, reply.seconds, now) for key, stage, prompt, reply in rows]
-        insert = "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        values = _reply_values(rows, time.time())
         # One statement is its own transaction in autocommit mode: a single row needs no BEGIN/COMMIT.
         with self._writing() if len(values) == 1 else self._transaction() as db:
-            db.executemany(insert, values)
+            db.executemany(_INSERT_REPLY, values)
 
     def stored_replies(self) -> list[tuple[str, str, TeacherReply]]:
         """(stage, prompt, reply) of every stored reply, in the order they were first answered."""
@@ -377,6 +467,60 @@ class Store:
             found = _ERROR_CLASS.search(error)
             counts[found.group(1) if found else "unknown"] += 1
         return dict(counts.most_common())
+
+    # -- batches ---------------------------------------------------------------------------
+    def add_batch(self, batch: BatchRecord, requests: list[tuple[str, str, str]]) -> None:
+        """Record a batch and its (key, stage, prompt) requests before it is handed to its runner."""
+        now = time.time()
+        with self._transaction() as db:
+            db.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (batch.id, batch.runner, batch.endpoint, batch.status, batch.input_file_id,
+                        batch.remote_id, batch.outcome, now, now))
+            db.executemany("INSERT INTO batch_requests VALUES (?, ?, ?, ?)",
+                           [(batch.id, key, stage, prompt) for key, stage, prompt in requests])
+
+    def update_batch(self, batch_id: str, **fields: str | None) -> None:
+        """Set some of status, input_file_id, remote_id, outcome."""
+        unknown = set(fields) - {"status", "input_file_id", "remote_id", "outcome"}
+        if unknown:
+            raise ValueError(sorted(unknown))
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self._writing() as db:
+            db.execute(f"UPDATE batches SET {assignments}, updated = ? WHERE id = ?",
+                       (*fields.values(), time.time(), batch_id))
+
+    def collect_batch(self, batch_id: str, outcome: str, rows: list[tuple[str, str, str, TeacherReply]]) -> None:
+        """A batch's replies and its collected status, together: a crash leaves it either to poll or done."""
+        now = time.time()
+        with self._transaction() as db:
+            db.executemany(_INSERT_REPLY, _reply_values(rows, now))
+            db.execute("UPDATE batches SET status = 'collected', outcome = ?, updated = ? WHERE id = ?",
+                       (outcome, now, batch_id))
+
+    def forget_batch(self, batch_id: str) -> None:
+        """Drop a batch that was recorded but never handed over (nothing was paid for it)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM batch_requests WHERE batch_id = ?", (batch_id,))
+            db.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
+
+    def open_batches(self) -> list[BatchRecord]:
+        """Batches not yet collected, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, runner, endpoint, status, input_file_id, remote_id, outcome, created FROM batches"
+            " WHERE status != 'collected' ORDER BY created, id")
+        return [BatchRecord(*row) for row in rows]
+
+    def batches(self) -> list[BatchRecord]:
+        rows = self._db.execute(
+            "SELECT id, runner, endpoint, status, input_file_id, remote_id, outcome, created FROM batches"
+            " ORDER BY created, id")
+        return [BatchRecord(*row) for row in rows]
+
+    def batch_requests(self, batch_id: str) -> list[tuple[str, str, str]]:
+        """(key, stage, prompt) of a batch's requests, in the order they were recorded."""
+        rows = self._db.execute("SELECT key, stage, prompt FROM batch_requests WHERE batch_id = ? ORDER BY rowid",
+                                (batch_id,))
+        return [tuple(row) for row in rows]  # type: ignore[misc]
 
     def teacher_totals(self) -> tuple[int, int, int]:
         """(requests, prompt tokens, completion tokens) over every reply and dead letter stored."""
@@ -438,7 +582,7 @@ class Store:
             db.executemany(
                 "INSERT INTO converted (grp, split, instruction, input, output, provenance) VALUES (?, ?, ?, ?, ?, ?)",
                 [(row.group, row.split, row.instruction, row.input, row.output,
-                  json.dumps(row.provenance, ensure_ascii=False, sort_keys=True)) for row in rows],
+                  json.dumps(row.provenance, ensure_ascii=False)) for row in rows],
             )
             db.executemany(
                 "INSERT INTO skipped (source, row, reason, field, detail) VALUES (?, ?, ?, ?, ?)",
@@ -457,6 +601,7 @@ class Store:
         return dict(rows.fetchall())
 
     def count(self, table: str) -> int:
-        if table not in {"replies", "dead_letters", "rejections", "tasks", "rounds", "converted", "skipped"}:
+        if table not in {"replies", "dead_letters", "rejections", "tasks", "rounds", "converted", "skipped",
+                         "batches", "batch_requests"}:
             raise ValueError(table)
         return self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import GrowConfig
+from .config import GrowConfig, stored_settings
 from .errors import StoreError, StoreLocked
 from .export import ALPACA_FILE
 from .filters.rouge import RougeIndex
@@ -89,9 +89,17 @@ def _read_header(path: Path) -> bytes:
 
 
 def _stored_config(store: Store) -> tuple[GrowConfig | None, list[str]]:
+    """The last configuration that committed rounds, with its target raised to the largest any of them had.
+
+    The largest target is the bound the data was grown under: a grow stops starting rounds at its own
+    target, so no recorded configuration could have accepted more than the largest one asked for.
+    """
     try:
-        config_json = store.get_meta("config")
-        return (GrowConfig.model_validate_json(config_json) if config_json else None), []
+        history = store.config_history()
+        if not history:
+            return None, []
+        configs = [GrowConfig.model_validate(stored_settings(entry.config)) for entry in history]
+        return configs[-1].model_copy(update={"target": max(config.target for config in configs)}), []
     except _READ_ERRORS as err:
         return None, [f"the run's stored config is unreadable: {_reason(err)}"]
 
@@ -123,7 +131,8 @@ def _check_tasks(store: Store, config: GrowConfig | None) -> list[str]:
     problems = []
     tasks = store.generated_tasks()
     if config and len(tasks) > config.target:
-        problems.append(f"{len(tasks)} accepted examples, more than the target {config.target}")
+        problems.append(f"{len(tasks)} accepted examples, more than the largest target {config.target} "
+                        f"of the configurations that grew this run")
     for text, instances, provenance in tasks:
         if instances == 0:
             problems.append(f"accepted task without instances: {_quote(text)}")

@@ -362,3 +362,21 @@ def test_checks_compile_once_and_facts_are_per_task() -> None:
     assert facts.input_pointer == "the following"
     assert checks.check(facts, Instance(input="Cats sleep a lot.", output="Cats sleep.")).keep
     assert len(AnswerChecks(AnswerCheckConfig(refusal=False, script=False)).checks) == len(checks.checks) - 2
+
+
+def test_leaks_seen_from_the_bundled_model() -> None:
+    """Two rows a real grow on SmolLM2-135M accepted before these patterns existed."""
+    from selfinstruct.config import FilterConfig
+    from selfinstruct.filters.instances import check_task
+    from selfinstruct.records import Instance
+
+    config = FilterConfig()
+    marker = check_task("What is your favorite color?", [Instance(input="None, Example 2", output="Red")], False,
+                        config)
+    assert marker.task_verdict.reason == "answer_prompt_leak"
+    field = check_task("Provide an example for how to use your mobile app offline.",
+                       [Instance(input="", output="Visit https://example.org / ++YourAppName today.")], False, config)
+    assert field.task_verdict.reason == "answer_placeholder"
+    fine = check_task("Give an example sentence for each of the words.", [Instance(
+        input="Example 2: river", output="The river was wide. Your turn: write one.")], False, config)
+    assert fine.task_verdict.keep  # the instruction says "example": a numbered example is its content

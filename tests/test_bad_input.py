@@ -101,6 +101,15 @@ SEED_CASES = [
              "seeds.jsonl:1", ("field 'instances.0.input': expected a string, got 3",)),
     SeedCase("mistyped flag", "seeds.jsonl", line({**GOOD, "is_classification": "maybe"}),
              "seeds.jsonl:1", ("field 'is_classification': expected true or false",)),
+    # Bug (e): pydantic's lax mode read "yes" as true and the run went on; seed records validate strictly.
+    SeedCase("a string where a flag belongs", "seeds.jsonl", line(good(1)) + line({**good(2), "is_classification": "yes"}),
+             "seeds.jsonl:2", ("field 'is_classification': expected true or false, got \"yes\"",)),
+    SeedCase("a number where a flag belongs", "seeds.jsonl", line({**GOOD, "is_classification": 1}),
+             "seeds.jsonl:1", ("field 'is_classification': expected true or false, got 1",)),
+    # Bug (c): two rows with one instruction failed later as "UNIQUE constraint failed", exit 4.
+    SeedCase("duplicate instructions", "seeds.jsonl",
+             line(good(1)) + line({**good(2), "instruction": good(1)["instruction"]}),
+             "seeds.jsonl:2", ("field 'instruction': expected a unique instruction (line 1 has the same one",)),
     SeedCase("unknown field", "seeds.jsonl", line({**GOOD, "colour": "red"}),
              "seeds.jsonl:1", ("field 'colour': expected no such field",)),
     SeedCase("empty file", "seeds.jsonl", b"", "seeds.jsonl:1",
@@ -242,21 +251,25 @@ def test_a_flag_that_overrides_the_config_file_is_named_as_the_culprit(run: Path
     config = tmp_path / "grow.toml"
     config.write_bytes(b"target = 5\n")
     assert_one_input_error(invoke(["grow", "--config", str(config), "--out", str(run), "--target", "-1"]),
-                           "options: field 'target'")
+                           "--target: field 'target'")
 
 
 # -- flags --------------------------------------------------------------------------------------------------------
 
 FLAG_CASES = [
-    ("bad backend", ["--backend", "gpu"], ("options: field 'backend': expected", "'openai'", 'got "gpu"')),
-    ("bad method", ["--method", "evolve"], ("options: field 'method': expected", "'self-instruct'")),
-    ("bad api", ["--api", "grpc"], ("options: field 'api': expected",)),
     ("zero target", ["--target", "0"],
-     ("options: field 'target': expected input should be greater than or equal to 1",)),
-    ("negative target", ["--target", "-3"], ("options: field 'target': expected",)),
-    ("zero prompts per round", ["--prompts-per-round", "0"], ("options: field 'prompts_per_round': expected",)),
-    ("negative concurrency", ["--concurrency", "-1"], ("options: field 'concurrency': expected",)),
+     ("--target: field 'target': expected input should be greater than or equal to 1",)),
+    ("negative target", ["--target", "-3"], ("--target: field 'target': expected",)),
+    ("zero prompts per round", ["--prompts-per-round", "0"], ("--prompts-per-round: field 'prompts_per_round': expected",)),
+    ("negative concurrency", ["--concurrency", "-1"], ("--concurrency: field 'concurrency': expected",)),
     ("vllm without model or URL", ["--backend", "vllm"], ("expected the vllm backend needs --model",)),
+    ("a nested setting out of range", ["--set", "filters.rouge_threshold=1.5"],
+     ("--set filters.rouge_threshold: field 'filters.rouge_threshold': expected",)),
+    ("an unknown nested setting", ["--set", "filters.min_wrods=3"],
+     ("--set filters.min_wrods: field 'filters.min_wrods': expected extra inputs are not permitted",)),
+    ("a --set without a value", ["--set", "filters.min_words"], ("--set: expected a dotted.name=value",)),
+    ("a renamed setting through --set", ["--set", "max_tokens=5"],
+     ("--set max_tokens: field 'max_tokens': expected max_total_tokens instead (max_tokens was renamed)",)),
 ]
 
 
@@ -265,6 +278,36 @@ def test_bad_flag(name: str, flags: list[str], fragments: tuple[str, ...], run: 
     before = snapshot(run)
     assert_one_input_error(invoke(["grow", "--out", str(run), *flags]), *fragments)
     assert snapshot(run) == before
+
+
+@pytest.mark.parametrize(("flags", "choices"), [
+    (["--backend", "gpu"], "'cpu', 'openai', 'vllm'"),
+    (["--method", "evolve"], "'self-instruct', 'alpaca'"),
+    (["--api", "grpc"], "'chat', 'completions'"),
+])
+def test_a_value_outside_the_choices_is_a_usage_error(flags: list[str], choices: str, run: Path) -> None:
+    before = snapshot(run)
+    result = invoke(["grow", "--out", str(run), *flags])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{flags[0]}'" in result.output and choices in result.output
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize(("flag", "hint"), [
+    ("--max-tokens", "--max-total-tokens"), ("--max-requests", "--max-prompts"),
+    ("--dtype", "--set vllm.dtype=VALUE"), ("--vllm-arg", "--set vllm.extra_args="),
+])
+def test_an_old_flag_fails_with_a_hint_to_its_new_spelling(flag: str, hint: str, run: Path) -> None:
+    result = invoke(["grow", "--out", str(run), f"{flag}=5"])
+    assert result.exit_code == 2, result.output
+    assert f"{flag} was renamed: use {hint}" in result.output
+
+
+def test_a_renamed_key_in_a_config_file_names_its_line(run: Path, tmp_path: Path) -> None:
+    config = tmp_path / "grow.toml"
+    config.write_text("target = 5\nmax_tokens = 100\n")
+    assert_one_input_error(invoke(["grow", "--config", str(config), "--out", str(run)]),
+                           "grow.toml:2: field 'max_tokens': expected max_total_tokens instead (max_tokens was renamed)")
 
 
 @pytest.mark.parametrize("flags", [["--target", "abc"], ["--target", "2.5"], ["--concurrency", "many"]])

@@ -48,24 +48,24 @@ def _values(teacher: FakeTeacher, out: Path, **values: object) -> dict[str, obje
 
 def test_a_request_budget_stops_the_run_and_a_higher_one_continues_it(tmp_path: Path) -> None:
     with FakeTeacher(FakeTeacherConfig(seed=8)) as teacher:
-        first = grow(build_config(_values(teacher, tmp_path, max_requests=40)))
-        assert first.stopped.startswith("budget spent (max_requests:")
-        assert 40 <= first.spent.requests < first.target  # stops between rounds: a round in flight finishes
+        first = grow(build_config(_values(teacher, tmp_path, max_prompts=40)))
+        assert first.stopped.startswith("budget spent (max_prompts:")
+        assert 40 <= first.spent.prompts < first.target  # stops between rounds: a round in flight finishes
         assert 0 < first.accepted < 500
-        again = grow(build_config(_values(teacher, tmp_path, max_requests=40)))
+        again = grow(build_config(_values(teacher, tmp_path, max_prompts=40)))
         assert again.rounds == 0 and again.accepted == first.accepted  # the budget counts the whole directory
-        more = grow(build_config(_values(teacher, tmp_path, max_requests=120)))
-        assert more.accepted > first.accepted and more.spent.requests >= 120
+        more = grow(build_config(_values(teacher, tmp_path, max_prompts=120)))
+        assert more.accepted > first.accepted and more.spent.prompts >= 120
     with Store.open(tmp_path) as store:
-        assert store.teacher_totals()[0] == more.spent.requests
+        assert store.teacher_totals()[0] == more.spent.prompts
 
 
 def test_token_and_cost_budgets(tmp_path: Path) -> None:
     with FakeTeacher(FakeTeacherConfig(seed=8)) as teacher:
-        by_tokens = grow(build_config(_values(teacher, tmp_path / "tokens", max_tokens=5000)))
+        by_tokens = grow(build_config(_values(teacher, tmp_path / "tokens", max_total_tokens=5000)))
         # The fake teacher counts words as tokens; the default model of the openai backend has an example price.
         by_cost = grow(build_config(_values(teacher, tmp_path / "cost", max_cost=0.0005)))
-    assert by_tokens.stopped.startswith("budget spent (max_tokens:") and by_tokens.spent.tokens >= 5000
+    assert by_tokens.stopped.startswith("budget spent (max_total_tokens:") and by_tokens.spent.tokens >= 5000
     assert by_cost.stopped.startswith("budget spent (max_cost:") and by_cost.spent.cost >= 0.0005
 
 

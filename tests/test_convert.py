@@ -133,3 +133,17 @@ def test_a_file_split_keeps_its_rows_out_of_train(tmp_path: Path) -> None:
 
     assert pq.read_table(tmp_path / "dev" / TRAIN_FILE).num_rows == 0
     assert pq.read_table(tmp_path / "dev" / VALIDATION_FILE).num_rows == len(result.rows) == 619
+
+
+def test_export_and_report_treat_a_conversion_like_a_grow_run(converted: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    out = tmp_path / "scitldr"
+    shutil.copytree(converted["scitldr"], out)
+    before = snapshot(out)
+    exported = invoke(["export", "--out", str(out), "--format", "all"])
+    assert exported.exit_code == 0, exported.output
+    assert snapshot(out) == before  # the same rows, the same card (rendered from the store)
+    reported = invoke(["report", "--out", str(out)])
+    assert reported.exit_code == 0, reported.output
+    assert (out / "report" / "report.html").is_file()

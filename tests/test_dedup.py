@@ -154,3 +154,31 @@ def test_read_examples_is_lazy_and_defaults_input_and_output(tmp_path: Path) -> 
 def test_rejects_unknown_stage() -> None:
     with pytest.raises(ValueError):
         DedupConfig(stages=("rouge", "bloom"))
+
+
+# Bug (c): ROUGE-L sees only [a-z0-9] tokens, so two identical CJK instructions scored 0 and were both kept; the
+# store's UNIQUE instruction then refused the round on every resume. Exact copies (after NFKC, case folding and
+# whitespace) are dropped before ROUGE-L, as the ROUGE-L stage's reason with a score of 1.0.
+CJK = "请把这句话翻译成英文。"
+
+
+@pytest.mark.parametrize("copy", [CJK, f"  {CJK} ", "请把这句话翻译成英文。".replace("。", "｡")])
+def test_an_exact_copy_without_rouge_tokens_is_dropped(copy: str) -> None:
+    decisions = list(decide([Example(instruction=CJK), Example(instruction=copy)], [], DedupConfig()))
+    assert [(d.keep, d.reason) for d in decisions] == [(True, None), (False, "rouge")]
+    assert decisions[1].nearest == CJK and decisions[1].rouge_l_max == 1.0
+
+
+def test_the_grow_stage_drops_a_copy_of_a_stored_cjk_instruction(tmp_path: Path) -> None:
+    from selfinstruct.config import FilterConfig
+    from selfinstruct.filters.dedup_stage import DedupStage
+    from selfinstruct.records import Candidate, Instance, SeedTask
+    from selfinstruct.store import RoundRecord, Store
+
+    cand = Candidate(instruction=CJK, instances=(Instance(output="Please translate this sentence."),), round=1)
+    with Store.open(tmp_path) as store:
+        store.add_seeds([SeedTask(id="s", instruction="Say hi.", instances=[Instance(output="Hi")])], "h")
+        store.commit_round(RoundRecord(1, [cand]), lambda _: {})
+        stage = DedupStage.from_store(FilterConfig(allow_non_ascii_start=True), store)
+    assert stage.screen(CJK)[0] == f"1.000 vs {CJK!r}"
+    assert stage.check(cand).reason == "rouge"

@@ -1,5 +1,5 @@
-"""The deployment end to end, as users run it: a real Prefect server, `python flows/grow.py` serving the
-deployment, and `prefect deployment run selfinstruct/grow ... --watch` from the command line.
+"""The deployment end to end, as users run it: a real Prefect server, `selfinstruct serve` serving the
+deployments, and `prefect deployment run selfinstruct/grow ... --watch` from the command line.
 
 Every process is started in its own process group and stopped (SIGTERM, then SIGKILL) even when a check fails.
 """
@@ -109,9 +109,9 @@ def prefect_server(prefect_env: dict[str, str], tmp_path_factory: pytest.TempPat
 
 @contextmanager
 def served(prefect_env: dict[str, str], tmp_path: Path, *options: str) -> Iterator[tuple[Any, Path]]:
-    """`python flows/grow.py ...` until the deployment is registered; yields (deployment, log)."""
+    """`selfinstruct serve ...` until the grow deployment is registered; yields (deployment, log)."""
     log = tmp_path / "serve.log"
-    command = [sys.executable, "flows/grow.py", "--params", json.dumps({"backend": "openai"}), *options]
+    command = [sys.executable, "-m", "selfinstruct", "serve", "--param", "grow.backend=openai", *options]
     with process(command, prefect_env, log) as server:
         yield wait_for(lambda: read_deployment(prefect_env["PREFECT_API_URL"]), "the deployment is served", log,
                        proc=server), log
@@ -158,9 +158,11 @@ def test_served_deployment_runs_from_the_cli(prefect_server: str, prefect_env: d
 
     out = tmp_path / "nightly"
     with FakeTeacher(FakeTeacherConfig()) as teacher, served(
-        prefect_env, tmp_path, "--timezone", "Europe/Paris", "--target", "4", "--out", str(tmp_path / "default"),
+        prefect_env, tmp_path, "--timezone", "Europe/Paris", "--param", "grow.target=4",
+        "--param", f"grow.out={json.dumps(str(tmp_path / 'default'))}",
     ) as (deployment, serve_log):
         assert deployment.parameters == {"target": 4, "out": str(tmp_path / "default"), "backend": "openai"}
+        assert deployment.entrypoint == "selfinstruct.flows.grow.grow"  # by module: no checkout needed
         [schedule] = deployment.schedules
         assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (
             "0 1 * * *", "Europe/Paris", True)
@@ -215,3 +217,100 @@ def test_a_cancelled_run_is_continued_by_the_next_one(
     records = alpaca_records(out)
     assert len({record["instruction"] for record in records}) == tasks + 3 and records[:len(kept)] == kept
 
+
+
+def test_a_nightly_run_stops_at_its_cost_cap(prefect_server: str, prefect_env: dict[str, str], tmp_path: Path) -> None:
+    """A paid-API nightly: the deployment's run has a cost budget and a price through `settings`."""
+    from selfinstruct.prices import ModelPrice, cost
+    from selfinstruct.store import Store
+    from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+
+    out, cap, in_flight = tmp_path / "paid", 0.05, 2
+    price = {"input": 1.0, "output": 3.0}  # USD per million tokens; the fake teacher counts words as tokens
+    settings = {"max_cost": cap, "prices": {"fake-teacher": price}, "instruction_decoding.temperature": 0.9}
+    with FakeTeacher(FakeTeacherConfig(seed=5)) as teacher, served(prefect_env, tmp_path) as (_, serve_log):
+        run = deployment_run(
+            prefect_env, "--param", "target=5000", "--param", f"out={out}", "--param", "prompts_per_round=2",
+            "--param", "model=fake-teacher",  # priced by `settings.prices` (the default model has a built-in price)
+            "--param", f"pipeline_rounds={in_flight}", "--param", f"base_url={json.dumps([teacher.base_url])}",
+            "--param", f"settings={json.dumps(settings)}",
+            "--watch", "--watch-interval", "1", "--watch-timeout", "240",
+        )
+        assert run.returncode == 0, run.stdout + run.stderr + serve_log.read_text(errors="replace")[-4000:]
+        log = serve_log.read_text(errors="replace")
+
+    flow_run, artifacts = read_run(prefect_server, flow_run_id(run))
+    assert flow_run.state.is_completed()
+    assert "budget spent (max_cost: $" in log
+    with Store.open(out) as store:
+        prompts, prompt_tokens, completion_tokens = store.teacher_totals()
+        accepted, rounds = store.accepted_count(), store.round_stats()
+        [config] = store.config_history()
+    spent = cost(ModelPrice(**price), prompt_tokens, completion_tokens)
+    assert spent is not None and spent >= cap and 0 < accepted < 5000
+    # No round starts once the cap is reached: after the round that crossed it, only rounds already in flight.
+    running = [cost(ModelPrice(**price), *(sum(int(r[k]) for r in rounds[:n + 1])
+                                           for k in ("prompt_tokens", "completion_tokens"))) for n in range(len(rounds))]
+    crossed = next((n for n, total in enumerate(running) if total >= cap), len(rounds) - 1)
+    assert len(rounds) - 1 - crossed <= in_flight - 1
+    assert config.config["max_cost"] == cap and config.config["instruction_decoding"]["temperature"] == 0.9
+    assert config.config["instruction_decoding"]["presence_penalty"] == 2.0  # the other keys keep their defaults
+    assert f"**{accepted} / 5000** accepted examples" in artifacts["summary"].data
+    print(f"cost cap ${cap}: spent ${spent:.5f} on {prompts} prompts ({prompt_tokens} + {completion_tokens} tokens) "
+          f"in {len(rounds)} rounds, {accepted} accepted of target 5000; the cap was reached at round {crossed + 1}")
+
+
+@pytest.fixture(scope="module")
+def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtualenv outside the checkout with our wheel installed (dependencies from the test's environment)."""
+    import sysconfig
+
+    base = tmp_path_factory.mktemp("wheel")
+    # With build isolation: pip fetches the build backend the way a user's `pip wheel .` does.
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"), str(ROOT)],
+                   check=True, capture_output=True, timeout=600)
+    [wheel] = (base / "dist").glob("selfinstruct-*.whl")
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    # The dependencies are this environment's; the package itself only comes from the wheel.
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # --ignore-installed: the shared site-packages holds an editable install of the checkout under the same name.
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-deps",
+                    "--ignore-installed", "-q", str(wheel)], check=True, capture_output=True, timeout=300)
+    return venv
+
+
+def test_selfinstruct_serve_runs_from_an_installed_wheel_outside_the_checkout(
+    prefect_server: str, prefect_env: dict[str, str], installed_wheel: Path, tmp_path: Path,
+) -> None:
+    from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {key: value for key, value in prefect_env.items() if key != "PYTHONPATH"}
+    python = str(installed_wheel / "bin" / "python")
+    probe = subprocess.run([python, "-c", "import selfinstruct.flows.grow as m; print(m.__file__)"], cwd=elsewhere,
+                           env=env, capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr
+    where = probe.stdout.strip()
+    assert where.startswith(str(installed_wheel)), where  # the wheel's copy, not the checkout's
+
+    log, out = tmp_path / "serve.log", tmp_path / "from-wheel"
+    with FakeTeacher(FakeTeacherConfig(seed=9)) as teacher, log.open("wb") as stream:
+        server = subprocess.Popen([str(installed_wheel / "bin" / "selfinstruct"), "serve", "--param",
+                                   "grow.backend=openai"], cwd=elsewhere, env=env, stdout=stream,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deployment = wait_for(lambda: read_deployment(prefect_server), "the deployment is served", log,
+                                  proc=server)
+            assert deployment.entrypoint == "selfinstruct.flows.grow.grow"
+            run = subprocess.run(
+                [*PREFECT, "deployment", "run", "selfinstruct/grow", "--param", "target=3", "--param", f"out={out}",
+                 "--param", f"base_url={json.dumps([teacher.base_url])}", "--watch", "--watch-interval", "1",
+                 "--watch-timeout", "240"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+        finally:
+            stop_group(server)
+    assert run.returncode == 0, run.stdout + run.stderr + log.read_text(errors="replace")[-4000:]
+    assert len({record["instruction"] for record in alpaca_records(out)}) == 3  # seeds from the wheel's share/
+    print(f"served from {where}; {log.read_text(errors='replace').count('Completed')} completed line(s)")

@@ -85,6 +85,17 @@ def test_rouge_to_nearest_matches_rouge_score() -> None:
     assert rouge_l_to_nearest(texts, []) == [0.0] * len(texts)
 
 
+def test_rouge_to_the_nearest_seed_is_rouge_scores_bit_for_bit_at_the_threshold() -> None:
+    # 8 and 12 tokens sharing 7 in order: 2·7/20 is 0.7 exactly, but rouge-score's 2PR/(P+R) gives
+    # 0.7000000000000001, above the dedup threshold. The gates once used the first formula; they now use the
+    # dedup index's arithmetic, so the report and the filter agree on which pairs pass 0.7.
+    text, seed = "a b c d e f g h", "a b c d e f g x y z w v"
+    expected = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False).score(seed, text)["rougeL"].fmeasure
+    assert expected > 0.7
+    assert rouge_l_to_nearest([text], [seed]) == [expected]
+    assert rouge_l_to_nearest(["", "一二三", text], [seed, ""]) == [0.0, 0.0, expected]
+
+
 def test_collect_stats_reads_the_store(tmp_path: Path) -> None:
     seeds = [SeedTask(id="s0", instruction="Write a poem about the sea.", instances=[Instance(output="Waves.")])]
     accepted = [Candidate(instruction=text, instances=(Instance(output="ok"),), round=1)

@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 import random
 import re
-import shutil
-import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -22,7 +19,6 @@ from selfinstruct.filters.minhash import (
     MinhashConfig,
     MinhashIndex,
     MinhashMatch,
-    RedisConfig,
     Sketched,
     example_text,
     jaccard,
@@ -105,7 +101,7 @@ def test_sketches_do_not_depend_on_the_batch() -> None:
 
 
 def test_shingle_ids_are_the_same_in_every_process() -> None:
-    # A persistent index compares ids computed by different runs.
+    # A resumed run rebuilds its index in another process: the ids must not depend on hash randomization.
     code = (
         "from selfinstruct.filters.minhash import MinhashConfig, sketch_texts; "
         "print(sketch_texts(['Naïve one two three four five six'], MinhashConfig())[0].shingles.tolist())"
@@ -204,41 +200,3 @@ def test_empty_examples_are_never_duplicates() -> None:
     empty = sk("")
     index.add("empty", empty.signature, empty.shingles)
     assert index.check(empty.signature, empty.shingles) is None
-
-
-@pytest.fixture
-def redis_port(tmp_path):
-    redis = pytest.importorskip("redis")  # optional: only a persistent index needs it
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server not installed (apt-get install redis-server)")
-    with socket.socket() as probe:  # a free port, so parallel runs do not collide
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [server, "--port", str(port), "--save", "", "--dir", str(tmp_path)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield port
-    proc.terminate()
-    proc.wait()
-
-
-def test_redis_index_persists_across_instances(redis_port: int) -> None:
-    # A nightly run opens the same basename and sees the earlier runs' examples.
-    cfg = MinhashConfig(redis=RedisConfig(port=redis_port, basename="test"))
-    s, sig = sk("one two three four five six seven eight", cfg)
-    first = MinhashIndex(cfg)
-    first.add("yesterday: naïve ✓", sig, s)
-    empty = sk("", cfg)
-    first.add("empty", empty.signature, empty.shingles)
-    later = MinhashIndex(cfg)
-    assert len(later) == 2
-    assert later.check(sig, s) == MinhashMatch("yesterday: naïve ✓", 1.0)
-    later.add("today", sig, s)
-    assert [m.key for m in MinhashIndex(cfg).matches(sig, s)] == ["yesterday: naïve ✓", "today"]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from rouge_score import rouge_scorer
 
 from selfinstruct.config import build_config
 from selfinstruct.pipeline import grow
-from selfinstruct.store import Store
+from selfinstruct.store import STORE_NAME, Store
 from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 
@@ -85,3 +88,34 @@ def test_other_seeds_for_an_existing_run_are_refused_and_change_nothing(teacher:
         grow(_config(teacher, tmp_path / "run", target=5, seeds=other))
     after = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
     assert after == before
+
+
+def test_round_seconds_add_up_to_at_most_the_run(tmp_path: Path) -> None:
+    # Bug (b): with rounds in flight together, each round counted from its own start to its commit, so the
+    # rounds' seconds added the overlap up (about pipeline_rounds times the run) and throughput looked that
+    # much lower. Now each round adds the wall time since the previous commit.
+    with FakeTeacher(FakeTeacherConfig(seed=3, latency=0.05)) as slow:
+        started = time.perf_counter()
+        grow(_config(slow, tmp_path, target=40, pipeline_rounds=8, prompts_per_round=1))
+        elapsed = time.perf_counter() - started
+    with Store.open(tmp_path) as store:
+        seconds = [float(stats["seconds"]) for stats in store.round_stats()]
+    assert len(seconds) >= 8
+    assert sum(seconds) <= elapsed
+
+
+def test_a_session_that_fails_while_opening_releases_the_run(teacher: FakeTeacher, tmp_path: Path) -> None:
+    # Bug (d): an error while the session rebuilt its indexes left the run lock and the connection open, so the
+    # same process could not open the run again. A blank accepted instruction (written by hand) makes the
+    # rebuild fail: the pool's examples refuse it.
+    from selfinstruct.lock import RunLock
+    from selfinstruct.pipeline import GrowSession
+
+    grow(_config(teacher, tmp_path, target=3))
+    with sqlite3.connect(tmp_path / STORE_NAME) as db:
+        db.execute("UPDATE tasks SET instruction = ' ' WHERE id = (SELECT max(id) FROM tasks)")
+    db.close()
+    with pytest.raises(ValidationError):
+        GrowSession(_config(teacher, tmp_path, target=5))
+    with RunLock(tmp_path):  # before the fix: StoreLocked, the failed session still held it
+        pass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +111,12 @@ def test_the_bundled_model_under_llama_cpp_answers_every_schema_readably(tmp_pat
             choice = client.post("/chat/completions", json=body).raise_for_status().json()["choices"][0]
             if choice["finish_reason"] != "length":  # constrained decoding: a whole reply always validates
                 read(choice["message"]["content"], choice["finish_reason"])
+
+
+def test_a_capped_schema_limits_its_list() -> None:
+    from selfinstruct.reply_models import response_format
+
+    capped = response_format("instructions", max_items=8)["json_schema"]["schema"]
+    assert capped["properties"]["instructions"]["maxItems"] == 8
+    assert "maxItems" not in json.dumps(response_format("instructions"))
+    assert "maxItems" not in json.dumps(response_format("classify", max_items=3))

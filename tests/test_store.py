@@ -1,6 +1,8 @@
+import json
 import sqlite3
 from pathlib import Path
 
+from selfinstruct.config import stored_settings
 from selfinstruct.records import Candidate, Instance, Rejection, SeedTask
 from selfinstruct.store import STORE_NAME, RoundRecord, Store
 from selfinstruct.teacher.base import TeacherReply
@@ -50,7 +52,8 @@ def test_store_uses_wal_and_records_migrations(tmp_path: Path) -> None:
     Store.open(tmp_path).close()
     db = sqlite3.connect(tmp_path / STORE_NAME)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert [row[0] for row in db.execute("SELECT name FROM migrations")] == ["v1_initial", "v2_converted_rows"]
+    assert [row[0] for row in db.execute("SELECT name FROM migrations")] == [
+        "v1_initial", "v2_converted_rows", "v3_batches", "v4_config_history"]
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
@@ -70,3 +73,18 @@ def test_a_v1_store_gains_the_converted_rows_table_on_open(tmp_path: Path) -> No
                             [SkippedRow("data.csv", 2, "empty_text", "text", "expected a non-empty text")], {})
         assert [(row.group, row.split) for row in store.example_rows()] == [("g:1", "test")]
         assert store.skipped_counts() == {"empty_text": 1}
+
+
+def test_a_store_from_before_the_config_history_keeps_its_config(tmp_path: Path) -> None:
+    # A store made by an older version: no config history, its config in meta.config, rounds committed.
+    Store.open(tmp_path).close()
+    with sqlite3.connect(tmp_path / STORE_NAME) as db:
+        db.execute("DROP TABLE configs")
+        db.execute("DELETE FROM migrations WHERE name = 'v3_config_history'")
+        db.execute("INSERT INTO meta VALUES ('config', ?)", (json.dumps({"target": 40, "max_tokens": 9}),))
+        db.execute("INSERT INTO rounds VALUES (1, '{}', 0.0)")
+    db.close()
+    with Store.open(tmp_path) as store:
+        [entry] = store.config_history()
+    assert (entry.config["target"], entry.first_round) == (40, 1)
+    assert stored_settings(entry.config)["max_total_tokens"] == 9  # an old name, read under the new one

@@ -72,10 +72,11 @@ def test_the_vllm_backend_starts_its_server_with_the_options_and_grows(tmp_path:
     assert (tmp_path / "run" / "logs" / "vllm_server.log").exists()
 
 
-def test_vllm_flags_reach_vllm_serve(tmp_path: Path, fake_vllm: Path) -> None:
+def test_vllm_settings_reach_vllm_serve(tmp_path: Path, fake_vllm: Path) -> None:
     args = ["grow", "--out", str(tmp_path / "run"), "--target", "5", "--backend", "vllm", "--model", "org/m",
-            "--tensor-parallel-size", "2", "--gpu-memory-utilization", "0.75", "--dtype", "float16",
-            "--no-prefix-caching", "--vllm-arg=--enforce-eager", "--concurrency", "16"]
+            "--set", "vllm.tensor_parallel_size=2", "--set", "vllm.gpu_memory_utilization=0.75",
+            "--set", "vllm.dtype=float16", "--set", "vllm.prefix_caching=false",
+            "--set", 'vllm.extra_args=["--enforce-eager"]', "--concurrency", "16"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     argv = json.loads(fake_vllm.read_text())
@@ -85,6 +86,6 @@ def test_vllm_flags_reach_vllm_serve(tmp_path: Path, fake_vllm: Path) -> None:
 
 def test_a_bad_vllm_flag_names_its_field(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["grow", "--out", str(tmp_path), "--backend", "vllm", "--model", "m",
-                                      "--gpu-memory-utilization", "1.5"])
+                                      "--set", "vllm.gpu_memory_utilization=1.5"])
     assert result.exit_code == 2
-    assert "field 'vllm.gpu_memory_utilization'" in result.output
+    assert "--set vllm.gpu_memory_utilization: field 'vllm.gpu_memory_utilization'" in result.output

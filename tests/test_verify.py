@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from selfinstruct.card import render_card
 from selfinstruct.cli import app
 from selfinstruct.config import build_config
+from selfinstruct.gates import collect_stats
 from selfinstruct.lock import RunLock
 from selfinstruct.pipeline import grow
+from selfinstruct.report import report_markdown
 from selfinstruct.store import STORE_NAME
 from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
 
@@ -144,16 +147,43 @@ def test_task_from_a_round_never_committed(run: Path) -> None:
 
 
 def test_more_examples_than_the_target(run: Path) -> None:
-    config = json.loads(_meta(run, "config"))
-    sql(run, "UPDATE meta SET value = ? WHERE key = 'config'", json.dumps({**config, "target": TARGET - 1}))
-    assert_readable_failure(verify(run), f"{TARGET} accepted examples, more than the target {TARGET - 1}")
+    [config] = _configs(run)
+    sql(run, "UPDATE configs SET config = ?", json.dumps({**config, "target": TARGET - 1}))
+    assert_readable_failure(verify(run), f"{TARGET} accepted examples, more than the largest target {TARGET - 1}")
 
 
-def _meta(run: Path, key: str) -> str:
+def test_a_later_grow_with_a_smaller_target_keeps_the_run_sound(run: Path) -> None:
+    # Bug (a): a nightly deployment with target 3 opening this run (grown to 12) overwrote the stored config,
+    # so verify reported "more than the target" and the card showed the nightly's config.
+    with FakeTeacher(FakeTeacherConfig(seed=11)) as teacher:
+        result = grow(build_config({"backend": "openai", "base_url": [teacher.base_url], "out": run, "target": 3}))
+    assert result.rounds == 0 and result.accepted == TARGET
+    checked = verify(run)
+    assert checked.exit_code == 0, checked.output
+    assert collect_stats(run).config["target"] == TARGET
+    assert [config["target"] for config in _configs(run)] == [TARGET]  # a grow that changed nothing: no entry
+
+
+def test_each_grow_that_commits_rounds_records_its_config(run: Path) -> None:
+    with FakeTeacher(FakeTeacherConfig(seed=11)) as teacher:
+        grow(build_config({"backend": "openai", "base_url": [teacher.base_url], "out": run,
+                           "target": TARGET + 3, "seed": 7}))
+    assert [(config["target"], config["seed"]) for config in _configs(run)] == [(TARGET, 0), (TARGET + 3, 7)]
+    stats = collect_stats(run)
+    assert stats.config["target"] == TARGET + 3 and len(stats.config_history) == 2
+    second = stats.config_history[1].first_round
+    assert stats.config_summaries()[0].startswith(f"rounds 1–{second - 1}: target {TARGET}, backend openai")
+    assert stats.config_summaries()[1].startswith(f"rounds {second} on: target {TARGET + 3}")
+    assert f"- Grown by 2 configurations:\n  - rounds 1–{second - 1}: target {TARGET}" in render_card(stats, [], [])
+    assert f"- rounds {second} on: target {TARGET + 3}" in report_markdown(run)
+    assert verify(run).exit_code == 0
+
+
+def _configs(run: Path) -> list[dict[str, object]]:
     with sqlite3.connect(run / STORE_NAME) as db:
-        value = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+        rows = db.execute("SELECT config FROM configs ORDER BY id").fetchall()
     db.close()
-    return value
+    return [json.loads(text) for (text,) in rows]
 
 
 def _truncate(path: Path) -> None:

@@ -155,7 +155,11 @@ PLACEHOLDERS = (
     ("<", re.compile(rf"<\s*(?:{_ASK_WORDS}\b[^<>\n]{{0,40}}|{_FIELD_WORDS}\s*)>", _I)),
     # {company}, {{name}}: not after a word character or a backslash (LaTeX \textbf{Bold}, x^{2}).
     ("{", re.compile(r"(?<![\w\\^_$])\{\{?\s*[A-Za-z][A-Za-z_ ]{2,30}\s*\}\}?")),
+    # YourName, YourAppName: a field name in CamelCase (seen from the bundled model: "++YourAppName").
+    ("Your", re.compile(r"\bYour(?:[A-Z][a-z]+){1,4}\b")),
 )
+# "Example 2" inside an input: a numbered item of our prompt written into a field (seen: "None, Example 2").
+INPUT_ITEM_MARKER = re.compile(r"\b(task|example|label)[ \t]*\d+\b")
 # Upper case only: "xxx" at the end of a letter is a kiss; "XXX" after "Chapter" is thirty.
 BLANK_X = re.compile(r"(?<![A-Za-z])X{3,}(?![A-Za-z])")
 ROMAN_CONTEXT = frozenset((

@@ -184,6 +184,9 @@ class AnswerChecks:
         for fragment in self.fragments:
             if fragment in view.normalised:
                 return drop(ANSWER_PROMPT_LEAK, f"prompt text {fragment!r}")
+        leaked = pat.INPUT_ITEM_MARKER.search(instance.input.lower()) if instance.input else None
+        if leaked and leaked.group(1) not in facts.lowered:
+            return drop(ANSWER_PROMPT_LEAK, f"input holds item marker {_quote(leaked.group(0))}")
         if view.code_like:
             return KEEP  # "Input:" lines and numbered examples are common in docstrings and comments
         prose = view.prose_lowered

@@ -7,6 +7,7 @@ or after a failed round, so they never hold a rejected or crash-lost item.
 from __future__ import annotations
 
 import itertools
+import unicodedata
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -14,7 +15,7 @@ from ..config import FilterConfig
 from ..records import Candidate
 from ..store import Store
 from .base import MINHASH, ROUGE
-from .minhash import MinhashConfig, MinhashIndex, Sketched, example_text, sketch_texts
+from .minhash import MinhashConfig, MinhashIndex, MinhashMatch, Sketched, example_text, sketch_texts
 from .rouge import RougeIndex, RougeMatch
 
 
@@ -30,6 +31,7 @@ class DedupVerdict(NamedTuple):
     nearest: str | None
     nearest_rouge_l: float
     duplicates: tuple[tuple[int, str], ...] = ()
+    minhash_nearest: str | None = None  # the pool instruction MinHash matched, for a MinHash drop
 
 
 class Screened(NamedTuple):
@@ -47,28 +49,61 @@ def _rouge_evidence(match: RougeMatch) -> str:
     return f"{match.score:.3f} vs {match.nearest!r}"
 
 
+def _minhash_evidence(found: MinhashMatch) -> str:
+    return f"{found.jaccard:.3f} vs {found.key!r}"
+
+
+def normalized(instruction: str) -> str:
+    """The text two copies of an instruction share: NFKC, case-folded, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", instruction).casefold().split())
+
+
 @dataclass
 class DedupStage:
-    rouge: RougeIndex
+    rouge: RougeIndex | None
     minhash: MinhashIndex | None
     minhash_config: MinhashConfig
     # Tells stages apart: a screening record is only trusted by the stage that made it.
     generation: int = field(default_factory=lambda: next(_generations))
+    # Normalized instruction -> the pool's text. ROUGE-L sees only [a-z0-9] tokens, so two identical CJK
+    # instructions score 0 against each other; without this both would be kept and the store's UNIQUE
+    # instruction would reject the round on every resume.
+    exact: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_store(cls, config: FilterConfig, store: Store) -> DedupStage:
-        rouge = RougeIndex(threshold=config.rouge_threshold)
+        stage = cls.empty(config.rouge_threshold, MinhashConfig(threshold=config.minhash_threshold)
+                          if config.minhash else None)
         for text in store.instructions():
-            rouge.add(text)
-        minhash_config = MinhashConfig(threshold=config.minhash_threshold)
-        stage = cls(rouge, MinhashIndex(minhash_config) if config.minhash else None, minhash_config)
+            stage._add_instruction(text)
         if stage.minhash is not None:
             stage._add_examples([(e.instruction, e.input, e.output) for e in store.pool_examples()])
         return stage
 
+    @classmethod
+    def empty(cls, rouge_threshold: float | None, minhash: MinhashConfig | None) -> DedupStage:
+        """A stage with an empty pool; None turns ROUGE-L (with its exact-copy check) or MinHash off."""
+        rouge = None if rouge_threshold is None else RougeIndex(threshold=rouge_threshold)
+        minhash_config = minhash or MinhashConfig()
+        return cls(rouge, None if minhash is None else MinhashIndex(minhash_config), minhash_config)
+
+    def _exact_match(self, instruction: str) -> RougeMatch | None:
+        # Part of the ROUGE-L stage: with it off (the dedup command's --stages minhash), copies go to MinHash.
+        found = self.exact.get(normalized(instruction)) if self.rouge is not None else None
+        return None if found is None else RougeMatch(1.0, found)
+
+    def _add_instruction(self, text: str) -> None:
+        if self.rouge is not None:
+            self.rouge.add(text)
+        self.exact.setdefault(normalized(text), text)
+
     def screen(self, instruction: str) -> tuple[str | None, Screened]:
         """Evidence ("0.82 vs '...'") when the instruction is too close to the pool, else None; and a record
         that lets `check` compare it later with only the pool texts added since."""
+        if self.rouge is None:
+            return None, Screened(self.generation, 0, RougeMatch(0.0, None))
+        if (exact := self._exact_match(instruction)) is not None:
+            return _rouge_evidence(exact), Screened(self.generation, len(self.rouge), exact)
         match = self.rouge.check(instruction)
         evidence = _rouge_evidence(match) if self.rouge.is_duplicate(match) else None
         return evidence, Screened(self.generation, len(self.rouge), match)
@@ -87,14 +122,11 @@ class DedupStage:
 
         `screened` (from `screen`, when it kept the instruction) limits ROUGE-L to the texts added since.
         """
-        if screened is not None and screened.generation == self.generation:
-            match = self.rouge.check(cand.instruction, since=screened.pool_size)
-            if not self.rouge.is_duplicate(match) and screened.match.score >= match.score:
-                match = screened.match  # the best evidence for a kept one; older texts win ties
-        else:
-            match = self.rouge.check(cand.instruction)
+        if (exact := self._exact_match(cand.instruction)) is not None:
+            return DedupVerdict(ROUGE, _rouge_evidence(exact), exact.nearest, exact.score)
+        match = self._rouge_match(cand.instruction, screened)
         verdict = DedupVerdict(None, "", match.nearest, match.score)
-        if self.rouge.is_duplicate(match):
+        if self.rouge is not None and self.rouge.is_duplicate(match):
             return verdict._replace(reason=ROUGE, detail=_rouge_evidence(match))
         if self.minhash is None:
             return verdict
@@ -102,18 +134,28 @@ class DedupStage:
         for position, sketch in enumerate(self._sketch(cand) if sketched is None else sketched):
             found = self.minhash.check(sketch.signature, sketch.shingles)
             if found is not None:
-                duplicates.append((position, f"{found.jaccard:.3f} vs {found.key!r}"))
+                duplicates.append((position, found))
         if len(duplicates) == len(cand.instances):
-            return verdict._replace(reason=MINHASH, detail=duplicates[0][1])
-        return verdict._replace(duplicates=tuple(duplicates))
+            first = duplicates[0][1]
+            return verdict._replace(reason=MINHASH, detail=_minhash_evidence(first), minhash_nearest=first.key)
+        return verdict._replace(duplicates=tuple((position, _minhash_evidence(found)) for position, found in duplicates))
+
+    def _rouge_match(self, instruction: str, screened: Screened | None) -> RougeMatch:
+        if self.rouge is None:
+            return RougeMatch(0.0, None)
+        if screened is not None and screened.generation == self.generation:
+            match = self.rouge.check(instruction, since=screened.pool_size)
+            if not self.rouge.is_duplicate(match) and screened.match.score >= match.score:
+                match = screened.match  # the best evidence for a kept one; older texts win ties
+            return match
+        return self.rouge.check(instruction)
 
     def add(self, cand: Candidate, sketched: list[Sketched] | None = None) -> None:
         """Add a kept candidate (its instruction, and each instance's example) to the indexes."""
-        self.rouge.add(cand.instruction)
+        self._add_instruction(cand.instruction)
         if self.minhash is not None:
-            sketches = self._sketch(cand) if sketched is None else sketched
-            for text, sketch in zip(_example_texts(cand), sketches):
-                self.minhash.add(text[:200], sketch.signature, sketch.shingles)
+            for sketch in self._sketch(cand) if sketched is None else sketched:
+                self.minhash.add(cand.instruction, sketch.signature, sketch.shingles)
 
     def _sketch(self, cand: Candidate) -> list[Sketched]:
         return sketch_texts(_example_texts(cand), self.minhash_config)
@@ -121,8 +163,8 @@ class DedupStage:
     def _add_examples(self, examples: list[tuple[str, str, str]]) -> None:
         assert self.minhash is not None
         texts = [example_text(*example) for example in examples]
-        for text, sketched in zip(texts, sketch_texts(texts, self.minhash_config)):
-            self.minhash.add(text[:200], sketched.signature, sketched.shingles)
+        for example, sketched in zip(examples, sketch_texts(texts, self.minhash_config)):
+            self.minhash.add(example[0], sketched.signature, sketched.shingles)
 
 
 def _example_texts(cand: Candidate) -> list[str]:

@@ -17,26 +17,23 @@ intersection; each band costs a dict look-up per query and per insert, and
 each permutation a column of the sketch, which is why 16 short bands beat 128
 permutations here (measured in docs/benchmarks.md).
 
-Storage: in memory the buckets are plain dicts keyed by the band's bytes (one
-numpy view gives all of a signature's band keys). With ``MinhashConfig.redis``
-set, datasketch's ``MinHashLSH`` keeps them in Redis (its ``storage_config``),
-and the shingle ids and labels needed to verify them live there too, under
-``basename``. A nightly run that opens an index with the same basename and
-config deduplicates against every earlier run's examples.
+Storage: the buckets are plain dicts keyed by the band's bytes (one numpy view
+gives all of a signature's band keys); the index is a cache rebuilt from the
+run's store when a session opens.
 """
 
 from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Collection, Hashable, Iterator, MutableMapping, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch import MinHash
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _WORD_RE = re.compile(r"\w+")
@@ -50,17 +47,6 @@ _MAX_SHINGLE_WORDS = 32
 _MASK64 = (1 << 64) - 1
 
 
-class RedisConfig(BaseModel):
-    """Where a persistent index lives; ``basename`` names one index in that server."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    host: str = "localhost"
-    port: int = 6379
-    db: int = 0
-    basename: str = "selfinstruct"
-
-
 class MinhashConfig(BaseModel):
     """Shingling, sketch and LSH settings; saved with a run, so it is frozen."""
 
@@ -72,7 +58,6 @@ class MinhashConfig(BaseModel):
     bands: int = Field(16, ge=2)
     rows: int = Field(3, ge=1)
     seed: int = 1
-    redis: RedisConfig | None = None
 
     @model_validator(mode="after")
     def _bands_fit(self) -> MinhashConfig:
@@ -231,42 +216,6 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint32(16))
 
 
-class _RedisExamples(MutableMapping[int, tuple[str, tuple[int, ...]]]):
-    """Labels and shingle ids in one Redis hash, so later runs can verify against them.
-
-    Stored as plain bytes (label length, label, little-endian uint64 ids), never
-    pickles: whoever can write to the server must not be able to run code here.
-    """
-
-    def __init__(self, cfg: RedisConfig) -> None:
-        import redis  # optional dependency: only a persistent index needs it
-
-        self._client = redis.Redis(host=cfg.host, port=cfg.port, db=cfg.db)
-        self._name = f"{cfg.basename}:examples"
-
-    def __getitem__(self, slot: int) -> tuple[str, tuple[int, ...]]:
-        raw = self._client.hget(self._name, slot)
-        if raw is None:
-            raise KeyError(slot)
-        size = int.from_bytes(raw[:4], "big")
-        label = raw[4 : 4 + size].decode(errors="surrogatepass")
-        return label, tuple(np.frombuffer(raw[4 + size :], dtype="<u8").tolist())
-
-    def __setitem__(self, slot: int, value: tuple[str, tuple[int, ...]]) -> None:
-        label = value[0].encode(errors="surrogatepass")
-        ids = np.array(value[1], dtype="<u8").tobytes()
-        self._client.hset(self._name, slot, len(label).to_bytes(4, "big") + label + ids)
-
-    def __delitem__(self, slot: int) -> None:
-        self._client.hdel(self._name, slot)
-
-    def __iter__(self) -> Iterator[int]:
-        return (int(k) for k in self._client.hkeys(self._name))
-
-    def __len__(self) -> int:
-        return int(self._client.hlen(self._name))
-
-
 class _MemoryBands:
     """In-memory LSH buckets: one dict per band, keyed by the band's raw bytes.
 
@@ -310,42 +259,13 @@ class _MemoryBands:
                 bucket.append(slot)
 
 
-class _RedisBands:
-    """datasketch's ``MinHashLSH`` with its buckets in Redis, shared by every run."""
-
-    def __init__(self, cfg: MinhashConfig, redis: RedisConfig) -> None:
-        self._seed = cfg.seed
-        storage = {
-            "type": "redis",
-            "basename": redis.basename.encode(),
-            "redis": {"host": redis.host, "port": redis.port, "db": redis.db},
-        }
-        # bytes keys and no pickling: keys read back from Redis are only parsed as numbers
-        self._lsh = MinHashLSH(
-            num_perm=cfg.num_perm, params=(cfg.bands, cfg.rows), storage_config=storage, prepickle=False
-        )
-
-    def _minhash(self, signature: np.ndarray) -> LeanMinHash:
-        return LeanMinHash(seed=self._seed, hashvalues=signature, scheme=_SCHEME)
-
-    def query(self, signature: np.ndarray) -> set[int]:
-        return {int(key) for key in self._lsh.query(self._minhash(signature))}
-
-    def insert(self, slot: int, signature: np.ndarray) -> None:
-        self._lsh.insert(str(slot).encode(), self._minhash(signature), check_duplication=False)
-
-
 class MinhashIndex:
     """LSH proposals, exact verification. ``check`` never mutates; ``add`` only kept examples."""
 
     def __init__(self, cfg: MinhashConfig) -> None:
         self.cfg = cfg
-        self._examples: MutableMapping[int, tuple[str, tuple[int, ...]]]
-        self._bands: _MemoryBands | _RedisBands
-        if cfg.redis is None:
-            self._examples, self._bands = {}, _MemoryBands(cfg)
-        else:
-            self._examples, self._bands = _RedisExamples(cfg.redis), _RedisBands(cfg, cfg.redis)
+        self._examples: dict[int, tuple[str, tuple[int, ...]]] = {}
+        self._bands = _MemoryBands(cfg)
 
     def __len__(self) -> int:
         return len(self._examples)
@@ -378,12 +298,8 @@ class MinhashIndex:
         return [MinhashMatch(label, -neg) for neg, _, label in sorted(scored)]
 
     def add(self, key: str, signature: np.ndarray, shingles: np.ndarray) -> None:
-        """Add a kept example (``Sketched`` parts); ``key`` is a label for evidence and need not be unique.
-
-        With Redis, one writer at a time: slots are numbered from the stored count.
-        """
-        # LSH keys are insertion numbers, so equal labels never collide and ties
-        # resolve by age; in Redis the count continues from earlier runs.
+        """Add a kept example (``Sketched`` parts); ``key`` is a label for evidence and need not be unique."""
+        # LSH keys are insertion numbers, so equal labels never collide and ties resolve by age.
         slot = len(self._examples)
         # A tuple of ints drops out of the garbage collector's sight once it has
         # survived a collection, where a set would be walked at every full one.

@@ -83,12 +83,13 @@ def rouge_f(lcs: int, m: int, n: int) -> float:
     return 0.0
 
 
-def _rouge_f_array(lcs: np.ndarray, m: int, n: np.ndarray) -> np.ndarray:
+def _rouge_f_array(lcs: np.ndarray, m: int | np.ndarray, n: np.ndarray) -> np.ndarray:
     """``rouge_f`` over arrays: numpy float64 does the same IEEE operations in the same order."""
-    precision = lcs / n
-    recall = lcs / m
-    total = precision + recall
-    product = 2 * precision * recall
+    with np.errstate(divide="ignore", invalid="ignore"):  # an empty text: 0/0, scored 0 as rouge_f does
+        precision = lcs / n
+        recall = lcs / m
+        total = precision + recall
+        product = 2 * precision * recall
     return np.divide(product, total, out=np.zeros_like(total), where=total > 0)
 
 
@@ -258,6 +259,28 @@ class RougeIndex:
         if best <= 0.0:
             return RougeMatch(0.0, None)
         return RougeMatch(best, self._texts[survivors[scores.index(best)]])
+
+    def best_scores(self, texts: Sequence[str], chunk: int = 2048) -> list[float]:
+        """Each text's exact highest ROUGE-L F against the whole pool, below the threshold too (0.0 if empty).
+
+        Unlike ``check`` this scores every pool text, a chunk of texts per C++ call: meant for a small pool
+        such as the seeds (the report's ROUGE-L to the nearest seed), with the same tokens and F arithmetic.
+        """
+        if not self._texts:
+            return [0.0] * len(texts)
+        pool_lengths = self._lens[: len(self._texts)][None, :]
+        scores: list[float] = []
+        for start in range(0, len(texts), chunk):
+            seqs, lengths = [], []
+            for text in texts[start : start + chunk]:
+                tokens = tokenize(text)
+                # Tokens unknown to the pool match nothing: left out of the LCS input, counted in m.
+                seqs.append(_encode([i for i in map(self._vocab.get, tokens) if i is not None], len(self._vocab)))
+                lengths.append(len(tokens))
+            lcs = process.cdist(seqs, self._seqs, scorer=LCSseq.similarity, dtype=np.int64)
+            lengths_column = np.array(lengths, dtype=np.int64)[:, None]
+            scores += _rouge_f_array(lcs, lengths_column, pool_lengths).max(axis=1).tolist()
+        return scores
 
     def add(self, text: str) -> None:
         """Add ``text`` to the pool (Alpaca adds every kept candidate at once)."""

@@ -47,49 +47,72 @@ def dedup_rows(rows: list[ExampleRow], config: MixDedupConfig) -> tuple[list[Exa
     """Rows kept in order, and those dropped as duplicates of an earlier kept row."""
     seen: dict[str, ExampleRow] = {}
     minhash_config = MinhashConfig(threshold=config.minhash_threshold)
-    index = MinhashIndex(minhash_config) if config.minhash else None
+    # One index per source: a templated row is compared with other sources' rows only, so its own source's
+    # look-alikes (the template's words, a shared passage) are never even proposed.
+    indexes: dict[str, MinhashIndex] | None = {} if config.minhash else None
     rouge = RougeIndex(threshold=config.rouge_threshold) if config.rouge else None
     kept: list[ExampleRow] = []
     removed: list[Removed] = []
+    # ROUGE-L decides once per group: a grown task's instances share its instruction, so the first decides all.
+    rouge_verdicts: dict[str, str | None] = {}
     for start in range(0, len(rows), _BATCH):
         batch = rows[start:start + _BATCH]
         texts = [example_text(row.instruction, row.input, row.output) for row in batch]
-        sketches = sketch_texts(texts, minhash_config) if index is not None else [None] * len(batch)
+        sketches = sketch_texts(texts, minhash_config) if indexes is not None else [None] * len(batch)
         for row, text, sketched in zip(batch, texts, sketches):
             key = _exact_key(row)
             if config.exact and key in seen:
                 removed.append(Removed(row, DEDUP_EXACT, f"same as {seen[key].group}"))
                 continue
             synthetic = bool(row.provenance.get("synthetic"))
-            if index is not None and sketched is not None:
-                found = _near(index, sketched, row, synthetic)
+            if indexes is not None and sketched is not None:
+                found = _near(indexes, sketched, row, synthetic)
                 if found is not None:
                     removed.append(Removed(row, DEDUP_MINHASH, f"Jaccard {found.jaccard:.3f} vs {found.key}"))
                     continue
             if rouge is not None and synthetic:
-                match = rouge.check(row.instruction)
-                if rouge.is_duplicate(match):
-                    removed.append(Removed(row, DEDUP_ROUGE, f"ROUGE-L {match.score:.3f} vs {match.nearest!r}"))
+                if row.group not in rouge_verdicts:
+                    rouge_verdicts[row.group] = _rouge_verdict(rouge, row.instruction)
+                if rouge_verdicts[row.group] is not None:
+                    removed.append(Removed(row, DEDUP_ROUGE, str(rouge_verdicts[row.group])))
                     continue
-                rouge.add(row.instruction)
             seen[key] = row
-            if index is not None and sketched is not None:
-                index.add(row.group, sketched.signature, sketched.shingles)
+            if indexes is not None and sketched is not None:
+                source = str(row.provenance.get("mix_source"))
+                indexes.setdefault(source, MinhashIndex(minhash_config)).add(
+                    row.group, sketched.signature, sketched.shingles)
             kept.append(row)
     return kept, removed
 
 
-def _near(index: MinhashIndex, sketched: Sketched, row: ExampleRow, synthetic: bool) -> MinhashMatch | None:
-    """The best near-duplicate that counts: for a synthetic row, any but its own group's (a task's instances
-    share their instruction); for a templated row, one of another source.
+def _rouge_verdict(rouge: RougeIndex, instruction: str) -> str | None:
+    """Evidence when the instruction is too close to an earlier group's, else None (and it joins the index)."""
+    match = rouge.check(instruction)
+    if rouge.is_duplicate(match):
+        return f"ROUGE-L {match.score:.3f} vs {match.nearest!r}"
+    rouge.add(instruction)
+    return None
+
+
+def _near(indexes: dict[str, MinhashIndex], sketched: Sketched, row: ExampleRow,
+          synthetic: bool) -> MinhashMatch | None:
+    """The first near-duplicate that counts: in another source's index; for a synthetic row also in its own,
+    except its own group's rows (a grown task's instances share their instruction).
 
     Rows of one conversion are distinct source rows by construction; the template's own words and a passage
     shared by several questions make them look alike to MinHash, and exact dedup still applies to them.
     """
-    own = str(row.provenance.get("mix_source")) + "/"
-    for found in index.matches(sketched.signature, sketched.shingles):
-        if (synthetic and found.key != row.group) or not found.key.startswith(own):
-            return found
+    own = str(row.provenance.get("mix_source"))
+    for source, index in indexes.items():
+        if source != own:
+            found = index.check(sketched.signature, sketched.shingles)
+            if found is not None:
+                return found
+        elif synthetic:
+            found = next((m for m in index.matches(sketched.signature, sketched.shingles) if m.key != row.group),
+                         None)
+            if found is not None:
+                return found
     return None
 
 

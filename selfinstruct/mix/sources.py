@@ -45,7 +45,7 @@ def _file_rows(path: Path) -> list[ExampleRow]:
             raise DataError(str(path), None, "a JSON list of Alpaca rows", type(items).__name__)
         return [_row(item, path, n) for n, item in enumerate(items, 1)]
     rows = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):  # not splitlines(): a text may hold U+2028
         if not line.strip():
             continue
         try:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from ..config import Api, Decoding
+
+if TYPE_CHECKING:
+    from .usage import Usage
 
 Stage = Literal["instructions", "classify", "instances", "alpaca"]
 
@@ -59,3 +62,20 @@ class TeacherReply(BaseModel):
     completion_tokens: int = 0
     seconds: float = 0.0
     cached: bool = False
+
+
+class Teacher(Protocol):
+    """What the request cache asks (`cache.CachedTeacher`): `OpenAITeacher`, or `BatchTeacher` in batch mode.
+
+    `complete` raises `TeacherRequestFailed` for a request that failed for good (it is dead-lettered);
+    any other `TeacherError` stops the run.
+    """
+
+    api: Api
+    model: str
+
+    async def complete(self, request: TeacherRequest, usage: Usage | None = None) -> TeacherReply: ...
+
+    def raise_if_failing(self) -> None: ...
+
+    async def close(self) -> None: ...

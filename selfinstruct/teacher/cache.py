@@ -12,8 +12,8 @@ import logging
 from dataclasses import dataclass, field
 
 from ..store import Store
-from .base import TeacherReply, TeacherRequest
-from .openai_compat import OpenAITeacher, TeacherRequestFailed
+from .base import Teacher, TeacherReply, TeacherRequest
+from .openai_compat import TeacherRequestFailed
 from .usage import Usage
 
 __all__ = ["CachedTeacher", "ReplyWriter", "Usage"]
@@ -58,7 +58,7 @@ class ReplyWriter:
 
 @dataclass
 class CachedTeacher:
-    teacher: OpenAITeacher
+    teacher: Teacher
     store: Store
     usage: Usage = field(default_factory=Usage)
     # Requests on their way, by cache key: a second ask of the same key waits for the first instead of

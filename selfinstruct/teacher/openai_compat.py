@@ -208,21 +208,7 @@ class OpenAITeacher:
         return result
 
     def _body(self, request: TeacherRequest) -> dict[str, Any]:
-        decoding = request.decoding
-        body: dict[str, Any] = {
-            "model": self.model, "temperature": decoding.temperature, "top_p": decoding.top_p,
-            "presence_penalty": decoding.presence_penalty, "frequency_penalty": decoding.frequency_penalty,
-            "max_tokens": decoding.max_tokens,
-        }
-        if decoding.stop:
-            body["stop"] = list(decoding.stop)
-        if request.response_format is not None:
-            body["response_format"] = _response_format(request.response_format, self.schema_dialect)
-        if self.api == "chat":
-            body["messages"] = [{"role": "user", "content": request.prompt}]
-        else:
-            body["prompt"] = request.prompt
-        return body
+        return request_body(request, self.api, self.model, self.schema_dialect)
 
     def _count_retry(self, failed_attempt: int, error: BaseException | None) -> None:
         self.retries += 1
@@ -234,6 +220,25 @@ class OpenAITeacher:
         for endpoint in self.pool.endpoints:
             for client in endpoint.clients:
                 await client.close()
+
+
+def request_body(request: TeacherRequest, api: Api, model: str, dialect: str = OPENAI_SCHEMA) -> dict[str, Any]:
+    """The JSON body of a chat or completions request (batch mode writes the same body into its files)."""
+    decoding = request.decoding
+    body: dict[str, Any] = {
+        "model": model, "temperature": decoding.temperature, "top_p": decoding.top_p,
+        "presence_penalty": decoding.presence_penalty, "frequency_penalty": decoding.frequency_penalty,
+        "max_tokens": decoding.max_tokens,
+    }
+    if decoding.stop:
+        body["stop"] = list(decoding.stop)
+    if request.response_format is not None:
+        body["response_format"] = _response_format(request.response_format, dialect)
+    if api == "chat":
+        body["messages"] = [{"role": "user", "content": request.prompt}]
+    else:
+        body["prompt"] = request.prompt
+    return body
 
 
 @functools.lru_cache(maxsize=16)

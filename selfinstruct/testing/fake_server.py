@@ -109,6 +109,14 @@ class FakeTeacherApp:
         """Counters: requests, prompts (each of a completions list), by kind, faults, concurrency, tokens."""
         return {**self._counts, "by_kind": dict(self._kinds), "faults": dict(self._faults)}
 
+    def answer(self, body: dict, chat: bool) -> dict:
+        """The completion body `body` gets when nothing goes wrong (the fake Batch API answers its lines so)."""
+        prompts = _prompts_of(body, chat)
+        choices = []
+        for position, prompt in enumerate(prompts):
+            choices += self._choices(body, prompt, request_kind(prompt), chat, False, position)
+        return self._envelope(body, prompts, chat, choices)
+
     def release_hangs(self) -> None:
         """End every hang now (call on the server's loop), so shutdown need not wait for them."""
         self._release.set()
