@@ -11,8 +11,12 @@ import json
 from pathlib import Path
 
 from .atomic import write_atomic
-from .export import ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, PROVENANCE_FILE, TEXT_FILE, TRAIN_FILE, VALIDATION_FILE
+from .export import (
+    ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, PROMPT_COMPLETION_FILE, PROVENANCE_FILE, TEXT_FILE, TRAIN_FILE,
+    VALIDATION_FILE,
+)
 from .gates import GateConfig, GateResult, RunStats, collect_stats, evaluate_gates
+from .trainer_files import DATASET_INFO_FILE, LLAMAFACTORY_NAMES, axolotl_datasets
 
 CARD_FILE = "README.md"
 
@@ -21,9 +25,12 @@ FILE_NOTES = {
     ALPACA_FILE: "JSON list of `{instruction, input, output}` (the original Alpaca shape)",
     JSONL_FILE: "the same rows as JSON Lines",
     MESSAGES_FILE: "chat format: `{\"messages\": [user, assistant]}` (TRL `SFTTrainer`)",
+    PROMPT_COMPLETION_FILE: "conversational prompt-completion: `{\"prompt\": [user], \"completion\": [assistant]}` "
+                            "(TRL `SFTTrainer`, loss on the completion only)",
     TEXT_FILE: "`{\"text\": ...}` rendered in the Alpaca training prompt",
     TRAIN_FILE: "train split (parquet)",
     VALIDATION_FILE: "validation split (parquet)",
+    DATASET_INFO_FILE: "LLaMA-Factory dataset entries for the Alpaca and chat files (`dataset_dir` = this folder)",
     PROVENANCE_FILE: "per example: teacher, method, round, demo seeds, prompt hash, nearest pool instruction",
 }
 TOP_VERBS = 10
@@ -124,13 +131,33 @@ def _licence(stats: RunStats) -> list[str]:
 
 def _loading(present: list[str]) -> list[str]:
     files = [f"| `{name}` | {FILE_NOTES[name]} |" for name in FILE_NOTES if name in present]
-    json_files = [name for name in present if name.endswith((".json", ".jsonl")) and name != PROVENANCE_FILE]
+    json_files = [name for name in present if name.endswith((".json", ".jsonl"))
+                  and name not in (PROVENANCE_FILE, DATASET_INFO_FILE)]
     code = ["```python", "from datasets import load_dataset", "", "# any one of:"]
     code += [f'ds = load_dataset("json", data_files="{name}", split="train")' for name in json_files]
     if TRAIN_FILE in present:
         code.append(f'ds = load_dataset("parquet", data_files={{"train": "{TRAIN_FILE}", '
                     f'"validation": "{VALIDATION_FILE}"}})')
     return ["## Files and loading", "", "| file | contents |", "|---|---|", *files, "", *code, "```"]
+
+
+def _training(present: list[str], system: str | None) -> list[str]:
+    """How each trainer reads these files: TRL by file name, LLaMA-Factory by dataset name, axolotl by YAML."""
+    lines = ["## Training", ""]
+    if system:
+        lines += [f"Every chat row opens with this system turn: `{json.dumps(system, ensure_ascii=False)}`.", ""]
+    chat = [name for name in (MESSAGES_FILE, PROMPT_COMPLETION_FILE) if name in present]
+    if chat:
+        lines.append(f"- TRL `SFTTrainer`: `load_dataset(\"json\", data_files=\"{chat[-1]}\", split=\"train\")` as "
+                     "`train_dataset`.")
+    names = [LLAMAFACTORY_NAMES[name] for name in LLAMAFACTORY_NAMES if name in present]
+    if DATASET_INFO_FILE in present and names:
+        lines.append(f"- LLaMA-Factory: `dataset_dir: <this folder>` and `dataset: {names[-1]}` "
+                     f"(entries: {', '.join(f'`{name}`' for name in names)}).")
+    snippet = axolotl_datasets(present)
+    if snippet:
+        lines += ["- axolotl, in its config YAML (paths relative to this folder):", "", "```yaml", *snippet, "```"]
+    return lines if len(lines) > 2 else []
 
 
 def _rows_card(run_dir: Path, title: str) -> str | None:
@@ -152,7 +179,7 @@ def _rows_card(run_dir: Path, title: str) -> str | None:
     return convert_card(run_dir, title, meta, rows, skipped)
 
 
-def render_card(stats: RunStats, present: list[str], gates: list[GateResult]) -> str:
+def render_card(stats: RunStats, present: list[str], gates: list[GateResult], system: str | None = None) -> str:
     """The card's markdown; `present` names the files in the run directory it should describe."""
     title = stats.run_dir.resolve().name or "selfinstruct run"
     lines = [
@@ -160,15 +187,15 @@ def render_card(stats: RunStats, present: list[str], gates: list[GateResult]) ->
         f"Synthetic instruction-following data ({stats.rows} rows from {stats.accepted} tasks) grown from seed "
         f"tasks by a teacher LLM with selfinstruct {stats.version}, in the Self-Instruct / Alpaca manner.", "",
         *_made(stats), "", *_counts(stats), "", *_diversity(stats), "", *_gates(gates), "", *_licence(stats), "",
-        *_loading(present), "",
+        *_loading(present), "", *_training(present, system), "",
         "Root verbs and objects come from a word-list heuristic; see the project's docs/report.md for its limits.",
     ]
     return "\n".join(lines) + "\n"
 
 
 def write_card(run_dir: Path, stats: RunStats | None = None, gate_config: GateConfig | None = None,
-               title: str | None = None) -> Path:
-    """Write README.md describing the run and the exported files now in `run_dir`.
+               title: str | None = None, system: str | None = None) -> Path:
+    """Write README.md describing the run and the exported files now in `run_dir` (`system`: their system turn).
 
     A conversion's or a mix's run directory gets its own card (templates used, rows left out, the mixture table).
     """
@@ -178,5 +205,5 @@ def write_card(run_dir: Path, stats: RunStats | None = None, gate_config: GateCo
     stats = stats or collect_stats(run_dir)
     present = [name for name in FILE_NOTES if (run_dir / name).is_file()]
     path = run_dir / CARD_FILE
-    write_atomic(path, render_card(stats, present, evaluate_gates(stats, gate_config)))
+    write_atomic(path, render_card(stats, present, evaluate_gates(stats, gate_config), system))
     return path

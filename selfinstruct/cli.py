@@ -242,14 +242,18 @@ def dedup(
 def export(
     out: Annotated[Path, typer.Option(help="Run directory: reads its store, writes the files beside it.")],
     format: Annotated[list[str], typer.Option(
-        "--format", help="alpaca, jsonl, messages, text, parquet or all; repeat or comma-separate for several.")],
+        "--format", help="alpaca, jsonl, messages, prompt_completion, text, parquet or all; repeat or "
+                         "comma-separate for several.")],
     val_fraction: Annotated[float, typer.Option(help="Share of examples in validation.parquet.")] = 0.02,
     seed: Annotated[int, typer.Option(help="Seed of the train/validation split.")] = 0,
     instances: Annotated[str, typer.Option(
         help="Rows per accepted task: all (every instance a row), first, or a number.")] = "all",
+    system: Annotated[Optional[str], typer.Option(
+        help="System prompt opening every chat row (messages, prompt_completion).")] = None,
 ) -> None:
-    """Export accepted examples for trainers, with provenance.jsonl and the dataset card README.md."""
-    paths = run_command(lambda: export_run(out, format, val_fraction=val_fraction, seed=seed, instances=instances))
+    """Export accepted examples for trainers, with dataset_info.json, provenance.jsonl and the card README.md."""
+    paths = run_command(lambda: export_run(out, format, val_fraction=val_fraction, seed=seed, instances=instances,
+                                           system=system))
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
 

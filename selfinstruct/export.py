@@ -4,10 +4,14 @@ Formats (`write_exports`), by default every instance of every accepted task as o
 `all_generated_instances` does; `instances` limits it):
 alpaca    alpaca_data.json   JSON list of {instruction, input, output}, the original Alpaca release's shape
 jsonl     alpaca_data.jsonl  the same rows, one JSON object per line
-messages  messages.jsonl     {"messages": [user, assistant]}: the conversational shape TRL's SFTTrainer reads
+messages  messages.jsonl     {"messages": [system?, user, assistant]}: the conversational shape TRL's SFTTrainer reads
+prompt_completion  prompt_completion.jsonl  {"prompt": [system?, user], "completion": [assistant]}: conversational
+          prompt-completion; TRL's SFTTrainer then computes the loss on the completion only
 text      text.jsonl         {"text": ...} rendered in the Alpaca training prompt
 parquet   train.parquet, validation.parquet: a deterministic split by group (see `split_rows`)
-Every export also writes provenance.jsonl (how each row was made) and the dataset card README.md.
+`system` (optional) opens every chat row with a system turn. Beside chat and Alpaca files an export writes
+LLaMA-Factory's dataset_info.json (`trainer_files`). Every export also writes provenance.jsonl (how each row was
+made) and the dataset card README.md.
 """
 
 from __future__ import annotations
@@ -28,12 +32,13 @@ from .store import STORE_NAME, Store
 ALPACA_FILE = "alpaca_data.json"
 JSONL_FILE = "alpaca_data.jsonl"
 MESSAGES_FILE = "messages.jsonl"
+PROMPT_COMPLETION_FILE = "prompt_completion.jsonl"
 TEXT_FILE = "text.jsonl"
 TRAIN_FILE = "train.parquet"
 VALIDATION_FILE = "validation.parquet"
 PROVENANCE_FILE = "provenance.jsonl"
 
-FORMATS = ("alpaca", "jsonl", "messages", "text", "parquet")
+FORMATS = ("alpaca", "jsonl", "messages", "prompt_completion", "text", "parquet")
 ALL = "all"
 
 # The Alpaca training prompt, verbatim: models fine-tuned on Alpaca data expect exactly these words and headers,
@@ -59,9 +64,22 @@ def user_content(example: AlpacaExample) -> str:
     return example.instruction + ("\n\n" + example.input if example.input else "")
 
 
-def to_messages(example: AlpacaExample) -> dict[str, list[dict[str, str]]]:
-    return {"messages": [{"role": "user", "content": user_content(example)},
-                         {"role": "assistant", "content": example.output}]}
+Turns = list[dict[str, str]]
+
+
+def prompt_turns(example: AlpacaExample, system: str | None = None) -> Turns:
+    """The conversation up to the answer: the system turn when there is one, then the user turn."""
+    turns = [{"role": "system", "content": system}] if system else []
+    return [*turns, {"role": "user", "content": user_content(example)}]
+
+
+def to_messages(example: AlpacaExample, system: str | None = None) -> dict[str, Turns]:
+    return {"messages": [*prompt_turns(example, system), {"role": "assistant", "content": example.output}]}
+
+
+def to_prompt_completion(example: AlpacaExample, system: str | None = None) -> dict[str, Turns]:
+    """Conversational prompt-completion: TRL masks the prompt turns out of the loss by default."""
+    return {"prompt": prompt_turns(example, system), "completion": [{"role": "assistant", "content": example.output}]}
 
 
 def to_text(example: AlpacaExample) -> str:
@@ -159,8 +177,8 @@ def resolve_instances(value: str | int | None) -> int | None:
     raise ConfigError("--instances", None, "all, first or a positive number of instances per task", str(value))
 
 
-def write_format(name: str, rows: list[ExampleRow], run_dir: Path,
-                 val_fraction: float = 0.02, seed: int = 0) -> list[Path]:
+def write_format(name: str, rows: list[ExampleRow], run_dir: Path, val_fraction: float = 0.02, seed: int = 0,
+                 system: str | None = None) -> list[Path]:
     """Write one format's file(s) from `rows`; return the paths."""
     examples = [row.alpaca() for row in rows]
     if name == "alpaca":
@@ -171,27 +189,34 @@ def write_format(name: str, rows: list[ExampleRow], run_dir: Path,
         return [write_atomic(run_dir / TRAIN_FILE, parquet_bytes([row.alpaca() for row in train])),
                 write_atomic(run_dir / VALIDATION_FILE, parquet_bytes([row.alpaca() for row in validation]))]
     files = {"jsonl": (JSONL_FILE, lambda: [example.model_dump() for example in examples]),
-             "messages": (MESSAGES_FILE, lambda: [to_messages(example) for example in examples]),
+             "messages": (MESSAGES_FILE, lambda: [to_messages(example, system) for example in examples]),
+             "prompt_completion": (PROMPT_COMPLETION_FILE,
+                                   lambda: [to_prompt_completion(example, system) for example in examples]),
              "text": (TEXT_FILE, lambda: [{"text": to_text(example)} for example in examples])}
     filename, lines = files[name]
     return [write_atomic(run_dir / filename, jsonl_text(lines()))]
 
 
 def write_exports(run_dir: Path, rows: list[ExampleRow], formats: Iterable[str], val_fraction: float = 0.02,
-                  seed: int = 0) -> list[Path]:
-    """The chosen formats, provenance.jsonl and the dataset card README.md from `rows`; every path written."""
+                  seed: int = 0, system: str | None = None) -> list[Path]:
+    """The chosen formats, dataset_info.json, provenance.jsonl and the dataset card README.md from `rows`."""
     names = resolve_formats(formats)
     if not 0 <= val_fraction < 1:
         raise ConfigError("--val-fraction", None, "a fraction in [0, 1)", str(val_fraction))
-    written = [path for name in names for path in write_format(name, rows, run_dir, val_fraction, seed)]
-    written.append(write_atomic(run_dir / PROVENANCE_FILE, jsonl_text(provenance_rows(rows))))
-    from .card import write_card  # the card reads the files just written, and card imports this module
+    if system is not None and not system.strip():
+        raise ConfigError("--system", None, "a non-empty system prompt, or no --system", repr(system))
+    written = [path for name in names for path in write_format(name, rows, run_dir, val_fraction, seed, system)]
+    # Both read the files just written, and import this module's file names.
+    from .card import write_card
+    from .trainer_files import write_dataset_info
 
-    return [*written, write_card(run_dir)]
+    written += write_dataset_info(run_dir)
+    written.append(write_atomic(run_dir / PROVENANCE_FILE, jsonl_text(provenance_rows(rows))))
+    return [*written, write_card(run_dir, system=system)]
 
 
 def export_run(run_dir: Path, formats: Iterable[str], val_fraction: float = 0.02, seed: int = 0,
-               instances: str | int | None = None) -> list[Path]:
+               instances: str | int | None = None, system: str | None = None) -> list[Path]:
     """Export a run directory's store: `instances` per task ("all" by default, "first" or N)."""
     names = resolve_formats(formats)
     limit = resolve_instances(instances)
@@ -199,4 +224,4 @@ def export_run(run_dir: Path, formats: Iterable[str], val_fraction: float = 0.02
         raise InputError(str(run_dir), None, f"a run directory holding {STORE_NAME}", "no store there")
     with Store.open(run_dir) as store:
         rows = store.example_rows(limit)
-    return write_exports(run_dir, rows, names, val_fraction, seed)
+    return write_exports(run_dir, rows, names, val_fraction, seed, system)

@@ -17,6 +17,7 @@ from selfinstruct.export import (
 from selfinstruct.atomic import write_atomic
 from selfinstruct.records import AlpacaExample, Candidate, Instance, Rejection, SeedTask
 from selfinstruct.store import RoundRecord, Store
+from selfinstruct.trainer_files import DATASET_INFO_FILE
 
 datasets = pytest.importorskip("datasets", reason="the datasets package (dev dependency) reads the exports back")
 
@@ -62,7 +63,8 @@ def _load_json(path: Path, cache: Path) -> list[dict]:
 def test_every_json_format_loads_with_datasets(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
     written = export_run(run, ["alpaca", "jsonl", "messages", "text"])
-    assert [p.name for p in written] == [ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, TEXT_FILE, PROVENANCE_FILE, CARD_FILE]
+    assert [p.name for p in written] == [ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, TEXT_FILE, DATASET_INFO_FILE,
+                                         PROVENANCE_FILE, CARD_FILE]
     cache = tmp_path / "hf"
     rows = [e.model_dump() for e in EXAMPLES]
     assert _load_json(run / ALPACA_FILE, cache) == rows
@@ -145,7 +147,7 @@ def test_provenance_and_card_come_with_every_export(tmp_path: Path) -> None:
 
 def test_formats_are_checked_before_anything_is_written(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
-    assert resolve_formats(["all"]) == ["alpaca", "jsonl", "messages", "text", "parquet"]
+    assert resolve_formats(["all"]) == ["alpaca", "jsonl", "messages", "prompt_completion", "text", "parquet"]
     assert resolve_formats(["Parquet", "alpaca"]) == resolve_formats(["parquet,alpaca"]) == ["alpaca", "parquet"]
     with pytest.raises(ConfigError, match="csv"):
         export_run(run, ["alpaca", "csv"])

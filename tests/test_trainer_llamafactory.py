@@ -1,0 +1,77 @@
+"""LLaMA-Factory's own loader reads a run directory through our dataset_info.json (Alpaca and chat entries).
+
+The loader runs in its own venv (`.ci/llamafactory_env.sh`) as tests/llamafactory_load.py: LLaMA-Factory's
+argument parser, dataset_info reader, format converters and SFT tokenization, as `llamafactory-cli train` uses
+them. Asserts every exported row arrives, with the system prompt, the user turn and the answer in place, and the
+labels on the answer only. Skips, saying what to run, when the venv or the model directory is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from selfinstruct.export import ALPACA_FILE, export_run, user_content
+from selfinstruct.records import AlpacaExample
+from tests.test_export import make_run
+
+CACHE = Path(os.environ.get("SELFINSTRUCT_CACHE") or Path.home() / ".cache" / "selfinstruct")
+LF_PYTHON = CACHE / "llamafactory-venv" / "bin" / "python"
+MODEL_DIR = CACHE / "models" / "SmolLM2-135M-Instruct"
+SCRIPT = Path(__file__).with_name("llamafactory_load.py")
+SYSTEM = "You are a careful assistant."
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not LF_PYTHON.exists(), reason=f"no LLaMA-Factory venv at {LF_PYTHON}: run "
+                       ".ci/llamafactory_env.sh"),
+    pytest.mark.skipif(not (MODEL_DIR / "tokenizer.json").is_file(),
+                       reason=f"no model at {MODEL_DIR}: run .ci/build_smollm2_hf.py with the training venv"),
+]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = make_run(tmp_path_factory.mktemp("lf") / "run")
+    export_run(out, ["alpaca", "messages"], system=SYSTEM)
+    return out
+
+
+def load(run: Path, dataset: str, tmp_path: Path) -> list[dict]:
+    result = tmp_path / "result.json"
+    command = [str(LF_PYTHON), str(SCRIPT), "--run", str(run), "--dataset", dataset, "--model", str(MODEL_DIR),
+               "--out", str(result)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1200)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(result.read_text(encoding="utf-8"))["rows"]
+
+
+def exported(run: Path) -> list[AlpacaExample]:
+    return [AlpacaExample(**row) for row in json.loads((run / ALPACA_FILE).read_text(encoding="utf-8"))]
+
+
+def test_chat_entry_keeps_system_user_and_answer_with_labels_on_the_answer(run: Path, tmp_path: Path) -> None:
+    rows = load(run, "selfinstruct_messages", tmp_path)
+    examples = exported(run)
+    assert len(rows) == len(examples)
+    for row, example in zip(rows, examples):
+        assert row["text"].startswith(f"System: {SYSTEM}")  # the system turn became LLaMA-Factory's system
+        assert f"Human: {user_content(example)}" in row["text"]
+        assert row["labelled"] == example.output + "<|im_end|>\n"
+
+
+def test_alpaca_entry_maps_instruction_input_and_output(run: Path, tmp_path: Path) -> None:
+    rows = load(run, "selfinstruct_alpaca", tmp_path)
+    examples = exported(run)
+    assert len(rows) == len(examples)
+    for row, example in zip(rows, examples):
+        # LLaMA-Factory joins instruction and input with one newline (our chat rows use a blank line).
+        joined = example.instruction + ("\n" + example.input if example.input else "")
+        assert f"Human: {joined}<|im_end|>" in row["text"]
+        assert row["labelled"] == example.output + "<|im_end|>\n"
+        assert SYSTEM not in row["text"]  # the Alpaca file has no system column
