@@ -119,4 +119,5 @@ def test_a_capped_schema_limits_its_list() -> None:
     capped = response_format("instructions", max_items=8)["json_schema"]["schema"]
     assert capped["properties"]["instructions"]["maxItems"] == 8
     assert "maxItems" not in json.dumps(response_format("instructions"))
+    assert capped["properties"]["instructions"]["minItems"] == 1  # an empty list is no answer
     assert "maxItems" not in json.dumps(response_format("classify", max_items=3))
