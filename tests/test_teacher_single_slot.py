@@ -21,7 +21,9 @@ from selfinstruct.teacher.llamacpp import MODEL_ALIAS, bundled_model_path, serve
 from selfinstruct.teacher.server import free_port
 
 pytestmark = pytest.mark.slow
-TARGET = 30
+# The acceptance run grows 30 rows (SELFINSTRUCT_SINGLE_SLOT_TARGET=30); CI grows fewer, as the 135M model on
+# one llama.cpp slot takes minutes per round on 2 cores. What the test asserts does not depend on the count.
+TARGET = int(os.environ.get("SELFINSTRUCT_SINGLE_SLOT_TARGET", "8"))
 
 
 @pytest.fixture(scope="module")
