@@ -117,12 +117,6 @@ def response_format(stage: Stage, is_classification: bool = False, max_items: in
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 
 
-def json_object_format(stage: Stage, is_classification: bool = False) -> dict[str, Any]:
-    """The same schema in the form llama-cpp-python's server takes: it answers 422 to `json_schema` (0.3.x)
-    and constrains decoding to `{"type": "json_object", "schema": ...}` instead."""
-    return {"type": "json_object", "schema": json_schema(stage, is_classification)}
-
-
 def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
     if isinstance(node, dict):
         if "$ref" in node:

@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from selfinstruct.records import Instance
+from selfinstruct.teacher.openai_compat import LLAMA_CPP_PYTHON, wire_response_format
 from selfinstruct.reply_models import (
-    StructuredReplyInvalid, json_object_format, json_schema, read_structured_alpaca, read_structured_classification,
+    StructuredReplyInvalid, json_schema, read_structured_alpaca, read_structured_classification,
     read_structured_instances, read_structured_instructions, response_format,
 )
 
@@ -107,7 +108,8 @@ def test_the_bundled_model_under_llama_cpp_answers_every_schema_readably(tmp_pat
             httpx.Client(base_url=endpoints.base_urls[0], timeout=600) as client:
         for stage, is_classification, prompt, read in asks:
             body = {"model": endpoints.model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 400,
-                    "temperature": 0.0, "response_format": json_object_format(stage, is_classification)}
+                    "temperature": 0.0, "response_format": wire_response_format(
+                        json.dumps(response_format(stage, is_classification)), LLAMA_CPP_PYTHON)}
             choice = client.post("/chat/completions", json=body).raise_for_status().json()["choices"][0]
             if choice["finish_reason"] != "length":  # constrained decoding: a whole reply always validates
                 read(choice["message"]["content"], choice["finish_reason"])

@@ -94,7 +94,7 @@ class OpenAITeacher:
     retry_budget: float = 600.0  # seconds to keep retrying connection errors, timeouts, 429 and 5xx
     adaptive: bool = True  # find each endpoint's concurrency (adaptive.py); `concurrency` is the ceiling
     start_concurrency: int = 4
-    schema_dialect: str = OPENAI_SCHEMA  # how the server takes a JSON schema (see _response_format)
+    schema_dialect: str = OPENAI_SCHEMA  # how the server takes a JSON schema (see wire_response_format)
     retries: int = 0
 
     def __post_init__(self) -> None:
@@ -316,7 +316,7 @@ def request_body(request: TeacherRequest, api: Api, model: str, dialect: str = O
     if decoding.stop:
         body["stop"] = list(decoding.stop)
     if request.response_format is not None:
-        body["response_format"] = _response_format(request.response_format, dialect)
+        body["response_format"] = wire_response_format(request.response_format, dialect)
     if api == "chat":
         body["messages"] = [{"role": "user", "content": request.prompt}]
     else:
@@ -325,7 +325,7 @@ def request_body(request: TeacherRequest, api: Api, model: str, dialect: str = O
 
 
 @functools.lru_cache(maxsize=16)
-def _response_format(text: str, dialect: str) -> dict[str, Any]:
+def wire_response_format(text: str, dialect: str) -> dict[str, Any]:
     """The body's response_format from a request's (OpenAI json_schema) one, parsed once per schema.
 
     llama-cpp-python's server (the bundled `cpu` teacher) takes a schema only as {"type": "json_object",
