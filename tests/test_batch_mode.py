@@ -157,7 +157,7 @@ def test_a_batch_whose_id_was_never_recorded_is_found_by_its_input_file(
 
 def _grow_process(url: str, out: Path, target: int) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "selfinstruct.cli", "grow", "--out", str(out), "--target", str(target),
-            "--backend", "openai", "--base-url", url, "--batch", "--batch-poll-seconds", "0.05",
+            "--backend", "openai", "--base-url", url, "--batch", "--set", "batch_poll_seconds=0.05",
             "--prompts-per-round", "2", "--pipeline-rounds", "2"]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "OPENAI_API_KEY": ""})

@@ -61,6 +61,7 @@ class FakeBatchApp:
 
     def asgi(self) -> Starlette:
         return Starlette(routes=[
+            Route("/v1/models", self.teacher._models, methods=["GET"]),  # what attach mode reads the model id from
             Route("/v1/files", self._upload, methods=["POST"]),
             Route("/v1/files/{file_id}", self._file, methods=["GET"]),
             Route("/v1/files/{file_id}/content", self._content, methods=["GET"]),
