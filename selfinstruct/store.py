@@ -249,12 +249,23 @@ class Store:
 
     @classmethod
     def open_readonly(cls, run_dir: Path) -> "Store":
-        """The store of `run_dir` for reading only: no migration, no write can reach the file."""
+        """A copy of `run_dir`'s store in memory, migrated to today's schema: the file itself is only read.
+
+        A store made by an earlier version lacks today's tables (a rebuild reads last month's runs), so the
+        copy, not the file, gets the migrations.
+        """
         store = cls.__new__(cls)
         store.path = run_dir / STORE_NAME
         try:
-            store._db = sqlite3.connect(f"{store.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-            store._db.execute("SELECT count(*) FROM migrations").fetchone()
+            source = sqlite3.connect(f"{store.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            try:
+                source.execute("SELECT count(*) FROM migrations").fetchone()
+                store._db = sqlite3.connect(":memory:", isolation_level=None)
+                source.backup(store._db)
+            finally:
+                source.close()
+            store._db.execute("PRAGMA foreign_keys=ON")
+            store._migrate()
         except sqlite3.Error as err:
             raise StoreError(f"cannot open the store {store.path} for reading: {err}") from err
         return store

@@ -70,3 +70,23 @@ def test_rebuild_refuses_a_directory_with_files_and_a_missing_source(teacher: Fa
     done = runner.invoke(app, ["rebuild", "--from", str(source), "--out", str(tmp_path / "x")])
     assert done.exit_code == 0, done.output
     assert "0 requests sent" in done.output
+
+
+def test_a_store_of_an_earlier_schema_is_rebuilt_and_left_as_it_was(teacher: FakeTeacher, tmp_path: Path) -> None:
+    import sqlite3
+
+    source = tmp_path / "old"
+    grow(build_config({"backend": "openai", "base_url": [teacher.base_url], "out": source, "target": 10}))
+    # What last month's version left: only its first migration, none of today's tables.
+    with sqlite3.connect(source / "selfinstruct.sqlite") as db:
+        config = db.execute("SELECT config FROM configs ORDER BY id DESC LIMIT 1").fetchone()[0]
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)", (config,))
+        for table in ("converted", "skipped", "batch_requests", "batches", "configs"):
+            db.execute(f"DROP TABLE {table}")
+        db.execute("DELETE FROM migrations WHERE name != 'v1_initial'")
+    before = _digests(source)
+    result = rebuild(source, tmp_path / "new")
+    assert result.usage.requests == 0 and (result.tasks, result.rows) == (result.source_tasks, result.source_rows)
+    assert _digests(source) == before
+    with sqlite3.connect(source / "selfinstruct.sqlite") as db:
+        assert [row[0] for row in db.execute("SELECT name FROM migrations")] == ["v1_initial"]
