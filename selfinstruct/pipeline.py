@@ -200,7 +200,10 @@ class GrowSession:
                     export_cost = exported - started
                 if on_round:
                     on_round(summary)
-                if self.done():  # the rounds still in flight are surplus: cancelled below, their answers stay cached
+                if self.done() and self.config.batch:
+                    # In batch mode each round still in flight would cost more batches: cancelled below. Otherwise
+                    # they finish, since their requests are paid for, and their answers are stored for a later,
+                    # larger target.
                     self.stopped = TARGET_REACHED
                     return committed
         finally:

@@ -80,7 +80,7 @@ def test_a_store_from_before_the_config_history_keeps_its_config(tmp_path: Path)
     Store.open(tmp_path).close()
     with sqlite3.connect(tmp_path / STORE_NAME) as db:
         db.execute("DROP TABLE configs")
-        db.execute("DELETE FROM migrations WHERE name = 'v3_config_history'")
+        db.execute("DELETE FROM migrations WHERE name = 'v4_config_history'")
         db.execute("INSERT INTO meta VALUES ('config', ?)", (json.dumps({"target": 40, "max_tokens": 9}),))
         db.execute("INSERT INTO rounds VALUES (1, '{}', 0.0)")
     db.close()

@@ -18,9 +18,12 @@ from ..store import ROUTE_KEY, STORE_NAME, SkippedRow, Store
 
 
 def write_exports(run_dir: Path, rows: list[ExampleRow], val_fraction: float = 0.02, seed: int = 0) -> list[Path]:
-    """Every export format and provenance.jsonl, from rows, through the export module's writers (the card is
-    written after, from the store: see `card.write_card`)."""
+    """Every export format, dataset_info.json and provenance.jsonl, from rows, through the export module's
+    writers (the card is written after, from the store: see `card.write_card`)."""
+    from ..trainer_files import write_dataset_info  # it reads the files just written
+
     written = [path for name in FORMATS for path in write_format(name, rows, run_dir, val_fraction, seed)]
+    written += write_dataset_info(run_dir)
     return [*written, write_atomic(run_dir / PROVENANCE_FILE, jsonl_text(provenance_rows(rows)))]
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from ..errors import ConfigError, TeacherUnavailable
+from .retry import unreachable_cause
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,8 @@ def _model_ids(base_url: str, api_key: str, timeout: float) -> list[str]:
 
 
 def _reason(err: httpx.HTTPError) -> str:
-    # httpx names the failure class (ConnectError, ConnectTimeout); its text says what (refused, DNS, TLS).
+    # The same words as the request path's fail-fast (refused, name not resolved, TLS), then httpx's class
+    # (ConnectError, ConnectTimeout) and its text.
     detail = str(err) or repr(err)
-    return f"{type(err).__name__} ({detail})"
+    cause = unreachable_cause(err)
+    return f"{cause}: {type(err).__name__} ({detail})" if cause else f"{type(err).__name__} ({detail})"
