@@ -9,7 +9,9 @@ from typing import Any
 
 from .parse_lines import is_chatter
 
-_DECODER = json.JSONDecoder()
+# strict=False: raw newlines and tabs inside strings, which grammar-constrained decoders let a model write
+# (seen from llama.cpp: an "input" value holding "\n\nOutput: ...") and which a strict decoder refuses.
+_DECODER = json.JSONDecoder(strict=False)
 _JSON_FENCE = re.compile(r"```[ \t]*(?:json[ \t]*)?\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL | re.IGNORECASE)
 _SPACE = re.compile(r"\s*")
 _JSON_FENCE_START = re.compile(r"^[ \t]*```[ \t]*json[ \t]*$", re.MULTILINE | re.IGNORECASE)
