@@ -23,7 +23,7 @@ from selfinstruct.teacher.server import free_port
 pytestmark = pytest.mark.slow
 # The acceptance run grows 30 rows (SELFINSTRUCT_SINGLE_SLOT_TARGET=30); CI grows fewer, as the 135M model on
 # one llama.cpp slot takes minutes per round on 2 cores. What the test asserts does not depend on the count.
-TARGET = int(os.environ.get("SELFINSTRUCT_SINGLE_SLOT_TARGET", "8"))
+TARGET = int(os.environ.get("SELFINSTRUCT_SINGLE_SLOT_TARGET", "6"))
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +53,10 @@ def test_an_adaptive_grow_against_a_single_slot_server_keeps_one_or_two_in_fligh
                                                                                    tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "selfinstruct.cli", "-v", "grow", "--out", str(tmp_path), "--target", str(TARGET),
             "--backend", "openai", "--base-url", llama_server, "--model", MODEL_ALIAS,
-            # llama-cpp-python's server refuses OpenAI's json_schema response_format (HTTP 500), and the openai
-            # backend cannot tell it apart; this test is about concurrency, so it reads text replies.
-            "--structured", "off"]
+            # The completions API, one prompt per request (llama_cpp.server takes no prompt lists): on chat the 135M
+            # model keeps about 1 task per 100 requests (docs/benchmarks.md), too slow for CI; this test is about
+            # concurrency, which is the same on both APIs.
+            "--api", "completions", "--batch-prompts", "1"]
     env = {**os.environ, "OPENAI_API_KEY": "", "COLUMNS": "400"}
     started = time.monotonic()
     result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=3 * 3600)
