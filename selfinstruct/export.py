@@ -198,7 +198,7 @@ def write_format(name: str, rows: list[ExampleRow], run_dir: Path, val_fraction:
 
 
 def write_exports(run_dir: Path, rows: list[ExampleRow], formats: Iterable[str], val_fraction: float = 0.02,
-                  seed: int = 0, system: str | None = None) -> list[Path]:
+                  seed: int = 0, system: str | None = None, title: str | None = None) -> list[Path]:
     """The chosen formats, dataset_info.json, provenance.jsonl and the dataset card README.md from `rows`."""
     names = resolve_formats(formats)
     if not 0 <= val_fraction < 1:
@@ -212,7 +212,7 @@ def write_exports(run_dir: Path, rows: list[ExampleRow], formats: Iterable[str],
 
     written += write_dataset_info(run_dir)
     written.append(write_atomic(run_dir / PROVENANCE_FILE, jsonl_text(provenance_rows(rows))))
-    return [*written, write_card(run_dir, system=system)]
+    return [*written, write_card(run_dir, title=title, system=system)]
 
 
 def export_run(run_dir: Path, formats: Iterable[str], val_fraction: float = 0.02, seed: int = 0,

@@ -12,19 +12,9 @@ from pathlib import Path
 
 from ..atomic import write_atomic
 from ..errors import InputError
-from ..export import FORMATS, PROVENANCE_FILE, jsonl_text, provenance_rows, write_format
+from ..export import FORMATS, write_exports
 from ..records import ExampleRow
 from ..store import ROUTE_KEY, STORE_NAME, SkippedRow, Store
-
-
-def write_exports(run_dir: Path, rows: list[ExampleRow], val_fraction: float = 0.02, seed: int = 0) -> list[Path]:
-    """Every export format, dataset_info.json and provenance.jsonl, from rows, through the export module's
-    writers (the card is written after, from the store: see `card.write_card`)."""
-    from ..trainer_files import write_dataset_info  # it reads the files just written
-
-    written = [path for name in FORMATS for path in write_format(name, rows, run_dir, val_fraction, seed)]
-    written += write_dataset_info(run_dir)
-    return [*written, write_atomic(run_dir / PROVENANCE_FILE, jsonl_text(provenance_rows(rows)))]
 
 
 def _replaceable(out: Path, route: str) -> None:
@@ -50,13 +40,9 @@ def write_run_dir(out: Path, route: str, rows: list[ExampleRow], skipped: list[S
         building.mkdir()
         with Store.open(building) as store:
             store.add_converted(rows, skipped, {**meta, ROUTE_KEY: route})
-        written = write_exports(building, rows, val_fraction, seed)
-        for name, text in (extra or {}).items():
-            write_atomic(building / name, text)
-            written.append(building / name)
-        from ..card import write_card  # the card reads the store and the files just written
-
-        written.append(write_card(building, title=out.name))
+        # Extra files first: the card, written last by write_exports, describes what is in the directory.
+        written = [write_atomic(building / name, text) for name, text in (extra or {}).items()]
+        written += write_exports(building, rows, FORMATS, val_fraction, seed, title=out.name)
         _swap(building, out)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
