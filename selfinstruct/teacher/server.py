@@ -134,8 +134,8 @@ def _model_ids(base_url: str, api_key: str, timeout: float) -> list[str]:
 
 
 def _reason(err: httpx.HTTPError) -> str:
-    # The same words as the request path's fail-fast (refused, name not resolved, TLS), then httpx's class
-    # (ConnectError, ConnectTimeout) and its text.
+    # httpx's class (ConnectError, ConnectTimeout) and its text, then the request path's fail-fast words for
+    # the cause (connection refused, name not resolved, TLS error).
     detail = str(err) or repr(err)
     cause = unreachable_cause(err)
-    return f"{cause}: {type(err).__name__} ({detail})" if cause else f"{type(err).__name__} ({detail})"
+    return f"{type(err).__name__} ({detail}): {cause}" if cause else f"{type(err).__name__} ({detail})"
