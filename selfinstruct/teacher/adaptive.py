@@ -1,41 +1,50 @@
-"""How many prompts an endpoint takes at once, found as TCP finds its window: additive increase while
-latency holds, multiplicative decrease on timeouts, 429s and rising latency.
+"""How many prompts an endpoint takes at once, found as TCP finds its window: grow while more prompts in
+flight buy more throughput, back off on timeouts, 429s and queueing.
 
 A one-slot server (llama.cpp's `llama_cpp.server`, Ollama, LM Studio) answers the second of two prompts
-after the first, so its latency doubles with two in flight and triples with three; a batching server
-(vLLM) answers 128 prompts about as fast as one. The controller compares each reply's latency with the
-fastest this endpoint has shown for that kind of request (`LatencyFloor`), so it needs no knowledge of the
-server: the ratio stays near 1 while the server has room, and grows with the queue once it has none. One
-floor serves every kind of request (short classify answers calibrate its seconds, long instance answers its
-rate per token), so a kind first seen while the server was queueing inherits a floor learned without one.
+after the first, so its latency doubles with two in flight and triples with three while its throughput
+stays the same; a batching server (vLLM) answers 128 prompts about as fast as one. Two signals:
 
-It starts at `start` (a few prompts, harmless for any server) and doubles per window of good replies (slow
-start) until the first sign of congestion, then grows by one prompt per window. A window is at least
-`min(limit, WINDOW_CAP)` prompts answered over at least WINDOW_FLOORS times the fastest reply (so a pause
-of our own event loop, e.g. a round's commit, cannot fill one); its median latency ratio decides. Growth needs demand: a
+- **Did more load buy throughput?** (the main one, as TCP Vegas compares expected and actual rates.) Each
+  window of replies has a load, the mean prompts in flight when they were sent, and a latency, scaled by
+  how long each reply would take alone (`LatencyFloor`, so a window of long answers is not taken for a
+  queued one). By Little's law throughput is load over latency; between two windows whose loads differ
+  by a quarter or more, the share of the load change that went into latency says where the server is:
+  near 0 it had room, near 1 (latency proportional to load) it was already full and the extra prompts only
+  queued. Full after an increase: back to the lower load, then halve while throughput holds, to find the
+  smallest load that keeps the server busy (on one slot: one); the next probe upward waits a number of
+  windows that doubles with each probe that found no room. A cut after which throughput fell with the load
+  (not our queue: a client short of CPU, another tenant) is undone. This signal needs no absolute floor,
+  so it holds where the floors are wrong: the fastest reply of a kind may only ever have been seen queued.
+- **Latency against the floor** (within a load level): a window whose median is more than QUEUED times the
+  floor is cut; one within NEAR of it, with demand, may grow.
+
+It starts at `start` (a few prompts, harmless for any server) and doubles per window (slow start) while
+each doubling buys throughput, then grows by one prompt per window. A window is at least
+`max(WINDOW_MIN, min(limit, WINDOW_CAP))` prompts answered over at least WINDOW_FLOORS times the fastest
+reply (so a pause of our own event loop, e.g. a round's commit, cannot fill one). Growth needs demand: a
 window that never had the limit's half in flight says nothing about more (RFC 7661's point), so a limit
 does not drift up while the pipeline is idle and flood the server on the next burst.
-
-Latency can rise for reasons that are not our queue: a client short of CPU (its event loop answers late),
-another tenant on the server. So a cut made for latency is checked by the next window, made of prompts
-sent after the cut: if the latency did not fall with the load, the cut is undone and the floors are
-raised to the new normal, instead of halving again and again for nothing.
 
 Pure: the caller passes latencies and in-flight counts; no clock, no I/O.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
 
 NEAR = 1.5  # a window whose median latency is within this factor of the floor has room: grow
-QUEUED = 3.0  # beyond this factor the server is queueing our prompts: back off (a one-slot server at 2 in
-# flight answers at about 2x, so it holds there: between NEAR and QUEUED nothing changes)
-HELPED = 0.8  # a cut that did not bring the median below this share of what caused it was not about our load
+QUEUED = 3.0  # beyond this factor the server is queueing our prompts: back off
 WINDOW_CAP = 16  # prompts per decision at most, so a wide limit still adapts within a few latencies
+WINDOW_MIN = 8  # and at least: two windows compared at a small limit are not one or two replies each
 WINDOW_FLOORS = 2.0  # a window lasts at least this many times the fastest reply seen
 OVERLOAD_FACTOR = 0.5  # on a timeout or a 429
+STEP = 1.25  # windows whose loads differ by this factor are compared (smaller steps drown in noise)
+FULL = 0.5  # share of a load change that went into latency beyond which the server was already full
+HOLD_MAX = 32  # windows between probes upward at most, after probes that found no room
+REF_AGE = 32  # windows after which a reference window is too old to compare with
 
 
 @dataclass
@@ -55,8 +64,48 @@ class LatencyFloor:
         self.seconds = min(self.seconds, seconds)
         if tokens > 0:
             self.rate = min(self.rate, seconds / tokens)
-        floor = max(self.seconds, self.rate * tokens) if tokens > 0 and self.rate != float("inf") else self.seconds
+        floor = self.alone(tokens)
         return seconds / floor if floor > 0 else 1.0
+
+    def alone(self, tokens: int) -> float:
+        """Seconds a reply of `tokens` completion tokens takes with nothing queued, by what was seen."""
+        if tokens > 0 and self.rate != float("inf"):
+            return max(self.seconds, self.rate * tokens)
+        return self.seconds
+
+
+Reply = tuple[float, int, int, str]  # latency, completion tokens, prompts, kind
+
+
+@dataclass
+class _Window:
+    """The replies of one window and the load they were sent at."""
+
+    replies: list[Reply]
+    load: float  # mean prompts in flight on the endpoint when they were sent, weighted by prompts
+    limit: float  # the limit when it closed (the load can be less: demand)
+    age: int = 0  # windows closed since, while it is the reference
+
+    def latencies(self, floors: dict[str, LatencyFloor]) -> dict[str, tuple[float, int]]:
+        """Per kind: latency over what the same replies would take alone (1 unqueued, k with k-1 ahead on
+        one slot), and prompts."""
+        taken: dict[str, list[float]] = {}
+        for seconds, tokens, prompts, kind in self.replies:
+            sums = taken.setdefault(kind, [0.0, 0.0, 0])
+            sums[0] += prompts * seconds
+            sums[1] += prompts * floors[kind].alone(tokens)
+            sums[2] += prompts
+        return {kind: (spent / alone, int(n)) for kind, (spent, alone, n) in taken.items() if alone > 0}
+
+
+def latency_change(before: _Window, after: _Window, floors: dict[str, LatencyFloor]) -> float | None:
+    """How many times slower `after`'s replies were than `before`'s, kind by kind (a window of short
+    answers against one of long ones says nothing about the queue); None with no kind in both."""
+    old, new = before.latencies(floors), after.latencies(floors)
+    weighted = [(min(old[kind][1], new[kind][1]), math.log(max(new[kind][0], 1e-9) / max(old[kind][0], 1e-9)))
+                for kind in old.keys() & new.keys()]
+    total = sum(weight for weight, _ in weighted)
+    return math.exp(sum(weight * log for weight, log in weighted) / total) if total else None
 
 
 @dataclass
@@ -67,14 +116,22 @@ class AimdLimit:
     start: int = 4
     limit: float = 0.0
     slow_start: bool = True
-    epoch: int = 0  # bumped by each decrease; an overload seen by a prompt sent before it is the same event
+    descending: bool = False  # halving while throughput holds, after a probe found the server full
+    epoch: int = 0  # bumped by each decrease; a reply or overload from a prompt sent before it is of the old load
     decreases: int = 0
     floor: LatencyFloor = field(default_factory=LatencyFloor)
+    floors: dict[str, LatencyFloor] = field(default_factory=dict)  # per kind of request, for comparisons
+    _replies: list[Reply] = field(default_factory=list)
     _ratios: list[float] = field(default_factory=list)
+    _load: float = 0.0  # prompts x in flight, summed over the window's replies
     _weight: int = 0
     _busy: bool = False
-    _checking: tuple[float, float] | None = None  # (limit before, median that caused it) of a latency cut
     _opened: float | None = None  # when the current window's first reply came
+    _reference: _Window | None = None  # the last window at another load, to compare the next ones with
+    _hold: int = 0  # windows to wait before the next probe upward
+    _next_hold: int = 1
+    _probing: bool = False  # the limit was raised since the last comparison or cut
+    _full_at: float = float("inf")  # the last load found full: a probe finding room above it resets the hold
 
     def __post_init__(self) -> None:
         if self.ceiling < 1:
@@ -86,55 +143,108 @@ class AimdLimit:
         """Prompts that may be in flight now."""
         return max(1, int(self.limit))
 
-    def answered(self, seconds: float, tokens: int, prompts: int, in_flight: int, epoch: int, now: float) -> None:
+    def answered(self, seconds: float, tokens: int, prompts: int, in_flight: int, epoch: int, now: float,
+                 kind: str = "") -> None:
         """A reply to `prompts` prompts (one request), `seconds` after it was sent in `epoch` with `in_flight`
         prompts outstanding on the endpoint (its own included); `tokens`: its longest completion; `now`: when
-        it came (any monotonic clock)."""
+        it came (any monotonic clock); `kind`: what was asked (the stage), whose replies compare."""
         ratio = self.floor.ratio(seconds, tokens)
+        self.floors.setdefault(kind, LatencyFloor()).ratio(seconds, tokens)
         if epoch != self.epoch:
             return  # sent before the last cut: its latency holds the queue the cut was for
         if self._opened is None:
             self._opened = now
-        demanded = 2 * in_flight >= self.allowed
-        if self.slow_start and ratio <= NEAR and demanded:
-            self._set(self.limit + prompts)  # one more per prompt answered: doubles every latency
         self._ratios.append(ratio)
+        self._replies.append((seconds, tokens, prompts, kind))
+        self._load += prompts * in_flight
         self._weight += prompts
-        self._busy = self._busy or demanded
-        if self._weight >= min(self.allowed, WINDOW_CAP) and now - self._opened >= WINDOW_FLOORS * self.floor.seconds:
+        self._busy = self._busy or 2 * in_flight >= self.allowed
+        enough = max(WINDOW_MIN, min(self.allowed, WINDOW_CAP))
+        if self._weight >= enough and now - self._opened >= WINDOW_FLOORS * self.floor.seconds:
             self._close_window()
 
     def overloaded(self, sent_in_epoch: int) -> None:
         """A timeout or a 429 for a prompt sent in `sent_in_epoch`; several from one burst halve once."""
         if sent_in_epoch == self.epoch:
-            self._checking = None
+            self._reference = None  # not undone by the comparison after it: the server said it was too much
+            self.descending = False
             self._decrease(OVERLOAD_FACTOR)
 
     def _close_window(self) -> None:
-        median = statistics.median(self._ratios)
-        busy = self._busy
-        self._ratios, self._weight, self._busy, self._opened = [], 0, False, None
-        checking, self._checking = self._checking, None
-        if checking is not None and median > QUEUED and median >= checking[1] * HELPED:
-            self._rebase(median)  # less load, same latency: not our queue; this latency is the new normal
-            self._set(checking[0])
-        elif median > QUEUED:
+        window = _Window(self._replies, self._load / self._weight, self.limit)
+        median, busy = statistics.median(self._ratios), self._busy
+        self._clear()
+        if self._compare(window, median):
+            return
+        if median > QUEUED:
             # The queue grows with the limit; cut by as much as the latency rose, at most in half.
-            self._checking = (self.limit, median)
             self._decrease(max(OVERLOAD_FACTOR, NEAR / median))
-        elif median <= NEAR and busy and not self.slow_start:
-            self._set(self.limit + 1)
+        elif median <= NEAR and busy:
+            self._grow()
+
+    def _compare(self, window: _Window, median: float) -> bool:
+        """Compare `window` with the reference at another load; True when that decided the limit."""
+        reference = self._reference
+        if reference is None or reference.age >= REF_AGE:
+            self._reference = window
+            return False
+        change = window.load / reference.load
+        latency = latency_change(reference, window, self.floors) if not 1 / STEP < change < STEP else None
+        if latency is None:
+            reference.age += 1
+            return False
+        self._reference = window
+        probing, self._probing = self._probing, False
+        # The share of the load change that went into latency (by Little's law, the rest into throughput):
+        # 0 the server had room for all of it, 1 latency grew in proportion to the load.
+        queued = math.log(latency) / math.log(change)
+        if change > 1 and queued > FULL:
+            # More prompts, no more throughput: the server was full at the reference's load already. Back to
+            # it, then less while throughput holds; the next probe up waits longer each time.
+            self._hold, self._next_hold = self._next_hold, min(HOLD_MAX, 2 * self._next_hold)
+            self._full_at = reference.load
+            self.descending = True
+            self._decrease(min(1.0, reference.load / self.limit))
+            return True
+        if change > 1:
+            if probing and window.load > STEP * self._full_at:
+                self._next_hold, self._full_at = 1, float("inf")  # more room than before: probe freely again
+            return False
+        if queued > FULL and self.descending:
+            self._decrease(OVERLOAD_FACTOR)  # less load, same throughput: still full, try less again
+            self.descending = self.allowed > 1
+            return True
+        if queued <= FULL and reference.limit > self.limit:
+            # Less load, less throughput: a cut too far, or not for our queue at all (a client short of CPU,
+            # another tenant). Back to where the throughput was: the reference's limit if throughput fell
+            # with the load all the way, else the load at which its fall says the server fills
+            # (throughput = min(load, knee) x a constant, through both windows).
+            self.descending = False
+            knee = window.load * latency / change if queued > FULL / 2 else reference.limit
+            if median > QUEUED:  # and a latency the floor calls queued is the new normal, not cut again
+                self.floor.seconds *= median
+                self.floor.rate *= median
+            self._set(min(reference.limit, max(knee, window.load)))
+            return True
+        return False
+
+    def _grow(self) -> None:
+        if self._hold > 0 and not self.slow_start:
+            self._hold -= 1
+            return
+        self._probing = self._probing or self.limit < self.ceiling
+        self._set(2 * self.limit if self.slow_start else self.limit + 1)
 
     def _decrease(self, factor: float) -> None:
         self._set(self.limit * factor)
         self.slow_start = False
         self.epoch += 1
         self.decreases += 1
-        self._ratios, self._weight, self._busy, self._opened = [], 0, False, None
+        self._probing = False
+        self._clear()
 
-    def _rebase(self, factor: float) -> None:
-        self.floor.seconds *= factor
-        self.floor.rate *= factor
+    def _clear(self) -> None:
+        self._replies, self._ratios, self._load, self._weight, self._busy, self._opened = [], [], 0.0, 0, False, None
 
     def _set(self, limit: float) -> None:
         self.limit = min(float(self.ceiling), max(1.0, limit))

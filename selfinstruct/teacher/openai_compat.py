@@ -196,7 +196,7 @@ class OpenAITeacher:
                 if self._batcher is not None and not alone:
                     return await self._batcher.submit(request)
                 tokens = len(request.prompt) // CHARS_PER_TOKEN + request.decoding.max_tokens
-                return await self._post(self._body(request), tokens, self._read_one)
+                return await self._post(self._body(request), tokens, self._read_one, kind=request.stage)
             except (openai.OpenAIError, BadReply) as err:
                 if usage is not None:
                     usage.attempt_failed(error_class(err))
@@ -209,15 +209,16 @@ class OpenAITeacher:
         prompt_chars = [len(request.prompt) for request in requests]
         tokens = sum(prompt_chars) // CHARS_PER_TOKEN + len(requests) * requests[0].decoding.max_tokens
         return await self._post(body, tokens, lambda content, seconds: _read_batch(content, prompt_chars, seconds),
-                                len(requests))
+                                len(requests), requests[0].stage)
 
     def _read_one(self, content: bytes, seconds: float) -> TeacherReply:
         return _read_reply(content, self.api, seconds)
 
     async def _post(self, body: dict[str, Any], tokens: int, read: Callable[[bytes, float], _Read],
-                    prompts: int = 1) -> _Read:
+                    prompts: int = 1, kind: str = "") -> _Read:
         """POST to the least loaded endpoint with room, within the rate limits; `read` turns the body into
-        replies. A body `read` rejects (BadReply) counts against the endpoint, like an HTTP error.
+        replies. A body `read` rejects (BadReply) counts against the endpoint, like an HTTP error. `kind`
+        (the stage) tells the adaptive limit which replies to compare with each other.
         """
         await self.limiter.acquire(tokens)
         endpoint = await self.pool.acquire(prompts)
@@ -235,10 +236,14 @@ class OpenAITeacher:
             outcome = None
             if limit is not None:
                 cuts = limit.decreases
-                limit.answered(seconds, _longest(result), prompts, in_flight, epoch, started + seconds)
+                limit.answered(seconds, _longest(result), prompts, in_flight, epoch, started + seconds, kind)
                 if limit.decreases != cuts:
                     log.info("teacher %s: latency rose, %d prompts in flight at most now", endpoint.base_url,
                              limit.allowed)
+            # One line per reply, at DEBUG (bench/single_slot_bench.py reads them): the limit's trace over time.
+            log.debug("teacher %s: reply in %.6f s, %d tokens, %d prompts, %d in flight at send, limit %d, "
+                      "epoch %d, at %.6f, kind %s", endpoint.base_url, seconds, _longest(result), prompts, in_flight,
+                      limit.allowed if limit is not None else self.concurrency, epoch, started + seconds, kind)
         except (openai.OpenAIError, BadReply) as err:
             outcome = error_class(err)
             unreachable = unreachable_cause(err)
