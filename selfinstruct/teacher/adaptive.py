@@ -74,7 +74,8 @@ class LatencyFloor:
         return self.seconds
 
 
-Reply = tuple[float, int, int, str]  # latency, completion tokens, prompts, kind
+Reply = tuple[float, int, int, str, int]  # latency, completion tokens, prompts, kind, prompts in flight at send
+ROOM, ACTED = "room", "acted"  # what a comparison found: more load bought throughput; it changed the limit
 
 
 @dataclass
@@ -82,15 +83,26 @@ class _Window:
     """The replies of one window and the load they were sent at."""
 
     replies: list[Reply]
-    load: float  # mean prompts in flight on the endpoint when they were sent, weighted by prompts
     limit: float  # the limit when it closed (the load can be less: demand)
     age: int = 0  # windows closed since, while it is the reference
+
+    @property
+    def load(self) -> float:
+        """Mean prompts in flight on the endpoint when its replies were sent, weighted by prompts."""
+        return sum(r[2] * r[4] for r in self.replies) / max(1, sum(r[2] for r in self.replies))
+
+    def split(self) -> tuple[_Window, _Window]:
+        """Its replies sent at the lower loads and those sent at the higher ones (the first window holds
+        the first burst, sent at 1, 2, 3... in flight; one after a raise, the old load and the new)."""
+        ordered = sorted(self.replies, key=lambda r: r[4])
+        half = len(ordered) // 2
+        return _Window(ordered[:half], self.limit), _Window(ordered[half:], self.limit)
 
     def latencies(self, floors: dict[str, LatencyFloor]) -> dict[str, tuple[float, int]]:
         """Per kind: latency over what the same replies would take alone (1 unqueued, k with k-1 ahead on
         one slot), and prompts."""
         taken: dict[str, list[float]] = {}
-        for seconds, tokens, prompts, kind in self.replies:
+        for seconds, tokens, prompts, kind, _ in self.replies:
             sums = taken.setdefault(kind, [0.0, 0.0, 0])
             sums[0] += prompts * seconds
             sums[1] += prompts * floors[kind].alone(tokens)
@@ -123,7 +135,6 @@ class AimdLimit:
     floors: dict[str, LatencyFloor] = field(default_factory=dict)  # per kind of request, for comparisons
     _replies: list[Reply] = field(default_factory=list)
     _ratios: list[float] = field(default_factory=list)
-    _load: float = 0.0  # prompts x in flight, summed over the window's replies
     _weight: int = 0
     _busy: bool = False
     _opened: float | None = None  # when the current window's first reply came
@@ -155,8 +166,7 @@ class AimdLimit:
         if self._opened is None:
             self._opened = now
         self._ratios.append(ratio)
-        self._replies.append((seconds, tokens, prompts, kind))
-        self._load += prompts * in_flight
+        self._replies.append((seconds, tokens, prompts, kind, in_flight))
         self._weight += prompts
         self._busy = self._busy or 2 * in_flight >= self.allowed
         enough = max(WINDOW_MIN, min(self.allowed, WINDOW_CAP))
@@ -171,29 +181,35 @@ class AimdLimit:
             self._decrease(OVERLOAD_FACTOR)
 
     def _close_window(self) -> None:
-        window = _Window(self._replies, self._load / self._weight, self.limit)
+        window = _Window(self._replies, self.limit)
         median, busy = statistics.median(self._ratios), self._busy
         self._clear()
-        if self._compare(window, median):
+        reference = self._reference
+        outcome = None
+        if reference is not None and reference.age < REF_AGE:
+            outcome = self._compare(reference, window, median)
+            reference.age += 1
+        if outcome is not None or reference is None or reference.age >= REF_AGE:
+            self._reference = window
+        if outcome is None and self.slow_start and len(window.replies) >= 2:
+            outcome = self._compare(*window.split(), median)  # no other load to compare with: within it
+        if outcome == ACTED:
             return
         if median > QUEUED:
             # The queue grows with the limit; cut by as much as the latency rose, at most in half.
             self._decrease(max(OVERLOAD_FACTOR, NEAR / median))
-        elif median <= NEAR and busy:
+        elif busy and (outcome == ROOM if self.slow_start else median <= NEAR):
+            # Slow start doubles only on evidence that more load bought throughput: the floors of a server
+            # that queued from the first burst on are learned from queued replies and would not say so.
             self._grow()
 
-    def _compare(self, window: _Window, median: float) -> bool:
-        """Compare `window` with the reference at another load; True when that decided the limit."""
-        reference = self._reference
-        if reference is None or reference.age >= REF_AGE:
-            self._reference = window
-            return False
+    def _compare(self, reference: _Window, window: _Window, median: float) -> str | None:
+        """Compare `window` with `reference`, sent at another load: ACTED when that decided the limit, ROOM
+        when the extra load bought throughput, None when the loads are too close or no kind is in both."""
         change = window.load / reference.load
         latency = latency_change(reference, window, self.floors) if not 1 / STEP < change < STEP else None
         if latency is None:
-            reference.age += 1
-            return False
-        self._reference = window
+            return None
         probing, self._probing = self._probing, False
         # The share of the load change that went into latency (by Little's law, the rest into throughput):
         # 0 the server had room for all of it, 1 latency grew in proportion to the load.
@@ -205,15 +221,15 @@ class AimdLimit:
             self._full_at = reference.load
             self.descending = True
             self._decrease(min(1.0, reference.load / self.limit))
-            return True
+            return ACTED
         if change > 1:
             if probing and window.load > STEP * self._full_at:
                 self._next_hold, self._full_at = 1, float("inf")  # more room than before: probe freely again
-            return False
+            return ROOM
         if queued > FULL and self.descending:
             self._decrease(OVERLOAD_FACTOR)  # less load, same throughput: still full, try less again
             self.descending = self.allowed > 1
-            return True
+            return ACTED
         if queued <= FULL and reference.limit > self.limit:
             # Less load, less throughput: a cut too far, or not for our queue at all (a client short of CPU,
             # another tenant). Back to where the throughput was: the reference's limit if throughput fell
@@ -225,8 +241,8 @@ class AimdLimit:
                 self.floor.seconds *= median
                 self.floor.rate *= median
             self._set(min(reference.limit, max(knee, window.load)))
-            return True
-        return False
+            return ACTED
+        return None
 
     def _grow(self) -> None:
         if self._hold > 0 and not self.slow_start:
@@ -244,7 +260,7 @@ class AimdLimit:
         self._clear()
 
     def _clear(self) -> None:
-        self._replies, self._ratios, self._load, self._weight, self._busy, self._opened = [], [], 0.0, 0, False, None
+        self._replies, self._ratios, self._weight, self._busy, self._opened = [], [], 0, False, None
 
     def _set(self, limit: float) -> None:
         self.limit = min(float(self.ceiling), max(1.0, limit))
