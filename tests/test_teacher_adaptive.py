@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 from dataclasses import dataclass
 
 import pytest
 
-from selfinstruct.teacher.adaptive import AimdLimit, LatencyFloor
+from selfinstruct.teacher.adaptive import AimdLimit, LatencyFloor, _Window, latency_change
+
+Job = tuple[str, float, int]
 
 
 @dataclass
@@ -21,32 +24,51 @@ class Server:
     lag: float = 0.0
     services: tuple[float, ...] = ()
     tokens_per_second: float = 0.0  # completion tokens reported: service time is spent decoding them
+    jobs: tuple[Job, ...] = ()  # (kind, service seconds, completion tokens), after `first`, in a cycle
+    first: tuple[Job, ...] = ()
+
+    def job(self, order: int) -> Job:
+        if order < len(self.first):
+            return self.first[order]
+        if self.jobs:
+            return self.jobs[(order - len(self.first)) % len(self.jobs)]
+        service = self.services[order % len(self.services)] if self.services else self.service
+        return "", service, round(service * self.tokens_per_second)
 
 
 def drive(limit: AimdLimit, server: Server, replies: int, demand: int = 10_000) -> list[int]:
     """Keep min(limit, demand) prompts in flight, as the client does, for `replies` replies; the limit
     after each. A discrete-event simulation: time is a number, nothing sleeps."""
     slots_free = [0.0] * server.slots  # when each slot is next free
-    in_flight: list[tuple[float, int, float, int, int, int]] = []  # (done, order, sent, in flight, epoch, tokens)
+    # (done, order, sent, in flight, epoch, tokens, kind)
+    in_flight: list[tuple[float, int, float, int, int, int, str]] = []
     now, order, seen = 0.0, 0, []
     for _ in range(replies):
         while len(in_flight) < min(limit.allowed, demand):
             slot_free = heapq.heappop(slots_free)
-            service = server.services[order % len(server.services)] if server.services else server.service
+            kind, service, tokens = server.job(order)
             done = max(now, slot_free) + service
             heapq.heappush(slots_free, done)
-            tokens = round(service * server.tokens_per_second)
-            heapq.heappush(in_flight, (done + server.lag, order, now, len(in_flight) + 1, limit.epoch, tokens))
+            heapq.heappush(in_flight, (done + server.lag, order, now, len(in_flight) + 1, limit.epoch, tokens, kind))
             order += 1
-        done, _, sent, outstanding, epoch, tokens = heapq.heappop(in_flight)
+        done, _, sent, outstanding, epoch, tokens, kind = heapq.heappop(in_flight)
         now = done
-        limit.answered(done - sent, tokens=tokens, prompts=1, in_flight=outstanding, epoch=epoch, now=now)
+        limit.answered(done - sent, tokens=tokens, prompts=1, in_flight=outstanding, epoch=epoch, now=now, kind=kind)
         seen.append(limit.allowed)
     return seen
 
 
 # Answers of different lengths: service times cycle through these, with completion tokens in proportion.
 MIXED = (1.0, 3.0, 0.5, 6.0, 2.0)
+# A grow of the bundled SmolLM2-135M on one llama.cpp slot, as bench/single_slot_bench.py traced it: it opens
+# with instruction replies, two of them running to max_tokens (1,024 tokens, ~15 s alone, the very first
+# reply slower: the model's first use), then classify answers of 1-2 tokens (~0.2 s), instances of 20-200
+# tokens (0.6-3.3 s) and more instructions. The controller before this test reached 22 in flight on it.
+GROW_FIRST: tuple[Job, ...] = (("instructions", 7.0, 76), ("instructions", 15.0, 1024), ("instructions", 15.0, 1024),
+                               ("instructions", 1.0, 38))
+GROW: tuple[Job, ...] = ((("classify", 0.2, 2),) * 5 + (("instances", 0.6, 20), ("classify", 0.2, 1),
+                         ("instances", 2.5, 150), ("instructions", 1.5, 60)) + (("classify", 0.25, 2),) * 3
+                         + (("instances", 1.0, 50), ("instances", 3.3, 200)))
 
 
 @pytest.mark.parametrize(
@@ -55,12 +77,16 @@ MIXED = (1.0, 3.0, 0.5, 6.0, 2.0)
         (Server(1), 128, (1, 2)),  # llama.cpp's llama_cpp.server: one request at a time
         (Server(1), 4, (1, 2)),  # the cpu backend's default ceiling
         (Server(1, services=MIXED, tokens_per_second=20), 128, (1, 2)),
-        # A server with k slots is kept between k and 3k: latency up to 3x its best is taken as room.
-        (Server(2), 128, (2, 6)),
-        (Server(8), 128, (8, 24)),
-        (Server(8, services=MIXED, tokens_per_second=20), 128, (8, 24)),
+        (Server(1, first=GROW_FIRST, jobs=GROW), 128, (1, 2)),
+        # A server with k slots is kept between k/2 and 3k: latency up to 3x its best is taken as room, and a
+        # probe up that found no room is followed by a halving that looks for the knee from below.
+        (Server(2), 128, (1, 6)),
+        (Server(8), 128, (4, 24)),
+        (Server(8, services=MIXED, tokens_per_second=20), 128, (4, 24)),
+        (Server(8, first=GROW_FIRST, jobs=GROW), 128, (3, 24)),
         (Server(128), 128, (128, 128)),  # a wide server: the ceiling
         (Server(128, services=MIXED, tokens_per_second=20), 128, (128, 128)),
+        (Server(128, first=GROW_FIRST, jobs=GROW), 128, (128, 128)),
         (Server(512), 128, (128, 128)),
     ],
 )
@@ -76,8 +102,27 @@ def test_it_starts_modestly_and_doubles_in_slow_start_on_a_wide_server() -> None
     limit = AimdLimit(ceiling=128, start=4)
     assert limit.allowed == 4
     seen = drive(limit, Server(1000), replies=300)
-    assert seen[3] == 7  # one more per good reply sent with at least half the limit in flight (3 of the 4)
-    assert 128 in seen[:200] and limit.slow_start  # reached the ceiling without a cut
+    assert sorted(set(seen)) == [4, 8, 16, 32, 64, 128]  # doubled once per window
+    assert 128 in seen[:200] and limit.slow_start and limit.decreases == 0  # reached the ceiling without a cut
+
+
+@pytest.mark.parametrize("server", [Server(1), Server(1, first=GROW_FIRST, jobs=GROW)])
+def test_a_single_slot_never_gets_more_than_its_start_and_then_one_or_two(server: Server) -> None:
+    # The first burst (sent at 1, 2, 3, 4 in flight) already shows latency growing with the load, so slow
+    # start does not double; the floors, learned from queued replies, would have let it.
+    seen = drive(AimdLimit(ceiling=128, start=4), server, replies=2000)
+    assert max(seen) == 4
+    assert set(seen[100:]) <= {1, 2}
+
+
+def test_a_probe_that_found_no_room_makes_the_next_one_wait_longer() -> None:
+    seen = drive(AimdLimit(ceiling=128, start=4), Server(1), replies=3000)
+    runs = [(value, len(list(group))) for value, group in itertools.groupby(seen)]
+    # Replies spent at 1 between probes to 2, after the first descent (4, 2, then 1; the last run is cut short
+    # by the end of the simulation): they grow, up to HOLD_MAX windows.
+    waits = [length for value, length in runs[2:-1] if value == 1]
+    assert len(waits) >= 5 and all(b >= a for a, b in zip(waits, waits[1:])) and waits[-1] >= 8 * waits[0]
+    assert set(value for value, _ in runs[2:]) == {1, 2}
 
 
 @pytest.mark.parametrize(("start", "ceiling", "allowed"), [(4, 128, 4), (4, 2, 2), (1, 128, 1), (0, 128, 1)])
@@ -113,7 +158,7 @@ def test_a_latency_cut_that_does_not_lower_latency_is_undone() -> None:
     limit = AimdLimit(ceiling=128, start=64)
     drive(limit, Server(1000, service=1.0), replies=200)
     before = limit.allowed
-    seen = drive(limit, Server(1000, service=1.0, lag=5.0), replies=400)
+    seen = drive(limit, Server(1000, service=1.0, lag=5.0), replies=1000)
     assert min(seen) < before  # it tried once
     assert seen[-1] >= before  # and took the slower replies as the new normal
 
@@ -152,3 +197,20 @@ def test_the_latency_floor_is_an_envelope_under_every_reply_seen(replies: list[t
     for seconds, tokens in replies:
         assert floor.ratio(seconds, tokens) >= 1.0
     assert floor.ratio(*probe) == pytest.approx(ratio)
+
+
+def _window(*replies: tuple[float, int, str], load: int) -> _Window:
+    return _Window([(seconds, tokens, 1, kind, load) for seconds, tokens, kind in replies], limit=load)
+
+
+def test_windows_are_compared_kind_by_kind() -> None:
+    floors = {"classify": LatencyFloor(0.2, float("inf")), "instances": LatencyFloor(1.0, 0.02)}
+    pooled = LatencyFloor(0.2, 0.02)
+    short = _window((0.2, 2, "classify"), (0.4, 2, "classify"), (2.0, 100, "instances"), load=1)
+    queued = _window((0.6, 2, "classify"), (0.6, 2, "classify"), (4.0, 100, "instances"), load=2)
+    # classify 0.3 -> 0.6 s (2x) on 2 replies, instances 2 -> 4 s (2x) on 1: twice as slow, whatever the mix
+    assert latency_change(short, queued, floors, pooled) == pytest.approx(2.0)
+    # Only long answers after only short ones: no kind in both, so all against the pooled floor.
+    long_only = _window((4.0, 100, "instances"), load=2)
+    short_only = _window((0.2, 2, "classify"), load=1)
+    assert latency_change(short_only, long_only, floors, pooled) == pytest.approx(2.0)

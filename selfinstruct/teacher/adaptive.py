@@ -75,7 +75,8 @@ class LatencyFloor:
 
 
 Reply = tuple[float, int, int, str, int]  # latency, completion tokens, prompts, kind, prompts in flight at send
-ROOM, ACTED = "room", "acted"  # what a comparison found: more load bought throughput; it changed the limit
+# What a comparison found: more load bought throughput; it changed the limit; neither.
+ROOM, ACTED, COMPARED = "room", "acted", "compared"
 
 
 @dataclass
@@ -98,22 +99,27 @@ class _Window:
         half = len(ordered) // 2
         return _Window(ordered[:half], self.limit), _Window(ordered[half:], self.limit)
 
-    def latencies(self, floors: dict[str, LatencyFloor]) -> dict[str, tuple[float, int]]:
-        """Per kind: latency over what the same replies would take alone (1 unqueued, k with k-1 ahead on
-        one slot), and prompts."""
+    def latencies(self, floors: dict[str, LatencyFloor], pooled: LatencyFloor | None = None,
+                  ) -> dict[str, tuple[float, int]]:
+        """Per kind (or all as one, against `pooled`): latency over what the same replies would take alone
+        (1 unqueued, k with k-1 ahead on one slot), and prompts."""
         taken: dict[str, list[float]] = {}
         for seconds, tokens, prompts, kind, _ in self.replies:
-            sums = taken.setdefault(kind, [0.0, 0.0, 0])
+            sums = taken.setdefault(kind if pooled is None else "", [0.0, 0.0, 0])
             sums[0] += prompts * seconds
-            sums[1] += prompts * floors[kind].alone(tokens)
+            sums[1] += prompts * (pooled or floors[kind]).alone(tokens)
             sums[2] += prompts
         return {kind: (spent / alone, int(n)) for kind, (spent, alone, n) in taken.items() if alone > 0}
 
 
-def latency_change(before: _Window, after: _Window, floors: dict[str, LatencyFloor]) -> float | None:
-    """How many times slower `after`'s replies were than `before`'s, kind by kind (a window of short
-    answers against one of long ones says nothing about the queue); None with no kind in both."""
+def latency_change(before: _Window, after: _Window, floors: dict[str, LatencyFloor],
+                   pooled: LatencyFloor) -> float | None:
+    """How many times slower `after`'s replies were than `before`'s: kind by kind (a window of short answers
+    against one of long ones says little about the queue), or all against the `pooled` floor when no kind is
+    in both; None when a window has no reply with a floor."""
     old, new = before.latencies(floors), after.latencies(floors)
+    if not old.keys() & new.keys():
+        old, new = before.latencies(floors, pooled), after.latencies(floors, pooled)
     weighted = [(min(old[kind][1], new[kind][1]), math.log(max(new[kind][0], 1e-9) / max(old[kind][0], 1e-9)))
                 for kind in old.keys() & new.keys()]
     total = sum(weight for weight, _ in weighted)
@@ -198,16 +204,18 @@ class AimdLimit:
         if median > QUEUED:
             # The queue grows with the limit; cut by as much as the latency rose, at most in half.
             self._decrease(max(OVERLOAD_FACTOR, NEAR / median))
-        elif busy and (outcome == ROOM if self.slow_start else median <= NEAR):
-            # Slow start doubles only on evidence that more load bought throughput: the floors of a server
-            # that queued from the first burst on are learned from queued replies and would not say so.
+        elif busy and (outcome == ROOM if self.slow_start and outcome is not None else median <= NEAR):
+            # Slow start doubles on evidence that more load bought throughput where there is any: the floors
+            # of a server that queued from the first burst on are learned from queued replies and would not
+            # say so.
             self._grow()
 
     def _compare(self, reference: _Window, window: _Window, median: float) -> str | None:
         """Compare `window` with `reference`, sent at another load: ACTED when that decided the limit, ROOM
-        when the extra load bought throughput, None when the loads are too close or no kind is in both."""
+        when the extra load bought throughput, COMPARED when neither, None when the loads are too close or no
+        kind is in both."""
         change = window.load / reference.load
-        latency = latency_change(reference, window, self.floors) if not 1 / STEP < change < STEP else None
+        latency = latency_change(reference, window, self.floors, self.floor) if not 1 / STEP < change < STEP else None
         if latency is None:
             return None
         probing, self._probing = self._probing, False
@@ -242,7 +250,7 @@ class AimdLimit:
                 self.floor.rate *= median
             self._set(min(reference.limit, max(knee, window.load)))
             return ACTED
-        return None
+        return COMPARED
 
     def _grow(self) -> None:
         if self._hold > 0 and not self.slow_start:
