@@ -39,8 +39,10 @@ NEAR = 1.5  # a window whose median latency is within this factor of the floor h
 QUEUED = 3.0  # beyond this factor the server is queueing our prompts: back off
 WINDOW_CAP = 16  # prompts per decision at most, so a wide limit still adapts within a few latencies
 WINDOW_MIN = 8  # and at least: two windows compared at a small limit are not one or two replies each
+WINDOW_REPLIES = 4  # and at least this many replies (requests): batches of 32 prompts make few of them
 WINDOW_FLOORS = 2.0  # a window lasts at least this many times the fastest reply seen
 OVERLOAD_FACTOR = 0.5  # on a timeout or a 429
+ADD = 8  # additive increase: a window's step is limit / ADD, at least 1
 STEP = 1.25  # windows whose loads differ by this factor are compared (smaller steps drown in noise)
 FULL = 0.5  # share of a load change that went into latency beyond which the server was already full
 HOLD_MAX = 32  # windows between probes upward at most, after probes that found no room
@@ -176,7 +178,10 @@ class AimdLimit:
         self._weight += prompts
         self._busy = self._busy or 2 * in_flight >= self.allowed
         enough = max(WINDOW_MIN, min(self.allowed, WINDOW_CAP))
-        if self._weight >= enough and now - self._opened >= WINDOW_FLOORS * self.floor.seconds:
+        # Slow start decides every latency, as TCP's doubles every round trip.
+        floors = 1.0 if self.slow_start else WINDOW_FLOORS
+        if self._weight >= enough and len(self._replies) >= WINDOW_REPLIES \
+                and now - self._opened >= floors * self.floor.seconds:
             self._close_window()
 
     def overloaded(self, sent_in_epoch: int) -> None:
@@ -208,7 +213,7 @@ class AimdLimit:
             # Slow start doubles on evidence that more load bought throughput where there is any: the floors
             # of a server that queued from the first burst on are learned from queued replies and would not
             # say so.
-            self._grow()
+            self._grow(window.load)
 
     def _compare(self, reference: _Window, window: _Window, median: float) -> str | None:
         """Compare `window` with `reference`, sent at another load: ACTED when that decided the limit, ROOM
@@ -252,12 +257,16 @@ class AimdLimit:
             return ACTED
         return COMPARED
 
-    def _grow(self) -> None:
+    def _grow(self, load: float) -> None:
         if self._hold > 0 and not self.slow_start:
             self._hold -= 1
             return
         self._probing = self._probing or self.limit < self.ceiling
-        self._set(2 * self.limit if self.slow_start else self.limit + 1)
+        # Slow start doubles the load that bought throughput: a batch of 32 prompts goes alone past a limit of
+        # 4 (an idle endpoint takes any batch), so the next limit is 64, not 8.
+        # After it, a step of an eighth (at least one prompt): a wide limit cut by a false alarm (a pause of
+        # our own) is back within a few windows, and each quarter more is compared with the last.
+        self._set(max(2 * self.limit, 2 * load) if self.slow_start else self.limit + max(1.0, self.limit / ADD))
 
     def _decrease(self, factor: float) -> None:
         self._set(self.limit * factor)
