@@ -49,10 +49,8 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-# Measured 2026-12-02 on an idle machine (completions, 6 rows): 0 dead letters, but at most 10 prompts in flight
-# and a final limit of 3: short replies keep each latency near the best, so the controller grows past one slot.
-# Open in issue 14; not strict, since a run on a loaded machine can stay within 5.
-@pytest.mark.xfail(reason="the AIMD controller reached 10 in flight on one llama.cpp slot (issue 14)", strict=False)
+# Before the controller compared loads (issue 14) this reached 10 and 22 prompts in flight: its latency floors
+# were learned from replies that had queued behind the first burst, so queued replies looked fast.
 def test_an_adaptive_grow_against_a_single_slot_server_keeps_one_or_two_in_flight(llama_server: str,
                                                                                    tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "selfinstruct.cli", "-v", "grow", "--out", str(tmp_path), "--target", str(TARGET),
@@ -69,8 +67,11 @@ def test_an_adaptive_grow_against_a_single_slot_server_keeps_one_or_two_in_fligh
     assert result.returncode == 0, text[-3000:]
     with sqlite3.connect(tmp_path / STORE_NAME) as db:
         assert db.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
-    most = re.search(r"at most (\d+) prompts in flight, adaptive limit (\d+) at the end", text)
+    most = re.search(r"at most (\d+) prompts in flight \((\d+) after the first cut\), adaptive limit (\d+) at the end",
+                     text)
     assert most is not None, text[-3000:]
     print(most.group(0))
-    # It starts at 4 (a few prompts are harmless to any server) and settles at one or two.
-    assert int(most.group(1)) <= 5 and int(most.group(2)) <= 2
+    peak, settled, final = (int(group) for group in most.groups())
+    # It starts at 4 (a few prompts are harmless to any server): the first burst shows latency growing with the
+    # load, so it never doubles; once it has cut, one or two.
+    assert peak <= 4 and 1 <= settled <= 2 and final <= 2

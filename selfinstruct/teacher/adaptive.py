@@ -39,7 +39,7 @@ NEAR = 1.5  # a window whose median latency is within this factor of the floor h
 QUEUED = 3.0  # beyond this factor the server is queueing our prompts: back off
 WINDOW_CAP = 16  # prompts per decision at most, so a wide limit still adapts within a few latencies
 WINDOW_MIN = 8  # and at least: two windows compared at a small limit are not one or two replies each
-WINDOW_REPLIES = 4  # and at least this many replies (requests): batches of 32 prompts make few of them
+WINDOW_REPLIES = 4  # and after slow start at least this many replies (batches of 32 prompts make few)
 WINDOW_FLOORS = 2.0  # a window lasts at least this many times the fastest reply seen
 OVERLOAD_FACTOR = 0.5  # on a timeout or a 429
 ADD = 8  # additive increase: a window's step is limit / ADD, at least 1
@@ -139,6 +139,7 @@ class AimdLimit:
     descending: bool = False  # halving while throughput holds, after a probe found the server full
     epoch: int = 0  # bumped by each decrease; a reply or overload from a prompt sent before it is of the old load
     decreases: int = 0
+    settled_peak: int = 0  # most prompts in flight when a prompt sent after the first cut was sent (warm-up over)
     floor: LatencyFloor = field(default_factory=LatencyFloor)
     floors: dict[str, LatencyFloor] = field(default_factory=dict)  # per kind of request, for comparisons
     _replies: list[Reply] = field(default_factory=list)
@@ -169,6 +170,8 @@ class AimdLimit:
         it came (any monotonic clock); `kind`: what was asked (the stage), whose replies compare."""
         ratio = self.floor.ratio(seconds, tokens)
         self.floors.setdefault(kind, LatencyFloor()).ratio(seconds, tokens)
+        if epoch > 0:
+            self.settled_peak = max(self.settled_peak, in_flight)
         if epoch != self.epoch:
             return  # sent before the last cut: its latency holds the queue the cut was for
         if self._opened is None:
@@ -180,8 +183,8 @@ class AimdLimit:
         enough = max(WINDOW_MIN, min(self.allowed, WINDOW_CAP))
         # Slow start decides every latency, as TCP's doubles every round trip.
         floors = 1.0 if self.slow_start else WINDOW_FLOORS
-        if self._weight >= enough and len(self._replies) >= WINDOW_REPLIES \
-                and now - self._opened >= floors * self.floor.seconds:
+        replies = 1 if self.slow_start else WINDOW_REPLIES
+        if self._weight >= enough and len(self._replies) >= replies and now - self._opened >= floors * self.floor.seconds:
             self._close_window()
 
     def overloaded(self, sent_in_epoch: int) -> None:

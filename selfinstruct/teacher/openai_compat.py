@@ -294,8 +294,9 @@ class OpenAITeacher:
     async def close(self) -> None:
         for endpoint in self.pool.endpoints:
             if endpoint.limit is not None and endpoint.sent:
-                log.info("teacher %s: at most %d prompts in flight, adaptive limit %d at the end (%d decreases)",
-                         endpoint.base_url, endpoint.max_outstanding, endpoint.limit.allowed, endpoint.limit.decreases)
+                log.info("teacher %s: at most %d prompts in flight (%d after the first cut), adaptive limit %d at the "
+                         "end (%d decreases)", endpoint.base_url, endpoint.max_outstanding,
+                         endpoint.limit.settled_peak, endpoint.limit.allowed, endpoint.limit.decreases)
         if self._reachable is not None and not self._reachable.done():
             self._reachable.cancel()
         running = [task for task in self._running if task is not asyncio.current_task()]
