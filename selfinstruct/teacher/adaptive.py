@@ -20,11 +20,14 @@ stays the same; a batching server (vLLM) answers 128 prompts about as fast as on
   floor is cut; one within NEAR of it, with demand, may grow.
 
 It starts at `start` (a few prompts, harmless for any server) and doubles per window (slow start) while
-each doubling buys throughput, then grows by one prompt per window. A window is at least
-`max(WINDOW_MIN, min(limit, WINDOW_CAP))` prompts answered over at least WINDOW_FLOORS times the fastest
-reply (so a pause of our own event loop, e.g. a round's commit, cannot fill one). Growth needs demand: a
-window that never had the limit's half in flight says nothing about more (RFC 7661's point), so a limit
-does not drift up while the pipeline is idle and flood the server on the next burst.
+the comparisons say each doubling bought throughput: the first window holds the first burst, sent at 1, 2,
+3... in flight, so a one-slot server is found before the first doubling (the floors, learned from queued
+replies, would not find it). Then it grows by an eighth (at least one prompt) per window. A window is at
+least `max(WINDOW_MIN, min(limit, WINDOW_CAP))` prompts and WINDOW_REPLIES replies answered over at least
+WINDOW_FLOORS times the fastest reply (so a pause of our own event loop, e.g. a round's commit, cannot fill
+one; in slow start one reply and one floor: TCP doubles every round trip). Growth needs demand: a window
+that never had the limit's half in flight says nothing about more (RFC 7661's point), so a limit does not
+drift up while the pipeline is idle and flood the server on the next burst.
 
 Pure: the caller passes latencies and in-flight counts; no clock, no I/O.
 """
