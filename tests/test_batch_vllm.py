@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.store import STORE_NAME, Store
+from selfinstruct.core.store import STORE_NAME, Store
 from selfinstruct.teacher.batch_vllm import PID_PREFIX, processes_with_argument
 
 CACHE = Path(os.environ.get("SELFINSTRUCT_CACHE", Path.home() / ".cache" / "selfinstruct"))

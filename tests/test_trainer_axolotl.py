@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.card import CARD_FILE
-from selfinstruct.export import ALPACA_FILE, MESSAGES_FILE, export_run, user_content
-from selfinstruct.records import AlpacaExample
+from selfinstruct.export.formats import CARD_FILE
+from selfinstruct.export.formats import ALPACA_FILE, MESSAGES_FILE, user_content
+from selfinstruct.publish import export_run
+from selfinstruct.core.records import AlpacaExample
 from tests.test_export import make_run
 
 CACHE = Path(os.environ.get("SELFINSTRUCT_CACHE") or Path.home() / ".cache" / "selfinstruct")

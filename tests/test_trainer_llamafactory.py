@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.export import ALPACA_FILE, export_run, user_content
-from selfinstruct.records import AlpacaExample
+from selfinstruct.export.formats import ALPACA_FILE, user_content
+from selfinstruct.publish import export_run
+from selfinstruct.core.records import AlpacaExample
 from tests.test_export import make_run
 
 CACHE = Path(os.environ.get("SELFINSTRUCT_CACHE") or Path.home() / ".cache" / "selfinstruct")

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.config import build_config
-from selfinstruct.export import MESSAGES_FILE, PROMPT_COMPLETION_FILE, export_run
-from selfinstruct.pipeline import grow
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from selfinstruct.core.config import build_config
+from selfinstruct.export.formats import MESSAGES_FILE, PROMPT_COMPLETION_FILE
+from selfinstruct.publish import export_run
+from selfinstruct.grow import grow
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 CACHE = Path(os.environ.get("SELFINSTRUCT_CACHE") or Path.home() / ".cache" / "selfinstruct")
 TRAIN_PYTHON = CACHE / "train-venv" / "bin" / "python"

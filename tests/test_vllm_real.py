@@ -21,11 +21,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from selfinstruct.config import GrowConfig, build_config
-from selfinstruct.export import export_alpaca
-from selfinstruct.pipeline import GrowSession
-from selfinstruct.store import Store
-from selfinstruct.teacher.registry import Endpoints, open_teacher
+from selfinstruct.core.config import GrowConfig, build_config
+from selfinstruct.export.formats import export_alpaca
+from selfinstruct.generate.pipeline import GrowSession
+from selfinstruct.core.store import Store
+from selfinstruct.teacher.backend import Endpoints
+from selfinstruct.teacher.registry import open_teacher
 
 CACHE = Path(os.environ.get("SELFINSTRUCT_CACHE") or Path.home() / ".cache" / "selfinstruct")
 VLLM_PYTHON = CACHE / "vllm-venv" / "bin" / "python"
