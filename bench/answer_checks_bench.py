@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from selfinstruct.config import AnswerCheckConfig, FilterConfig  # noqa: E402
-from selfinstruct.filters.instances import TaskChecker  # noqa: E402
-from selfinstruct.records import Instance  # noqa: E402
+from selfinstruct.core.config import AnswerCheckConfig, FilterConfig
+from selfinstruct.filters.instances import TaskChecker
+from selfinstruct.core.records import Instance
 
 SHARED = ROOT.parent / "shared"
 Task = tuple[str, list[Instance], bool]

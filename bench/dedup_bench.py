@@ -28,12 +28,7 @@ from rapidfuzz.distance import LCSseq
 from rouge_score import rouge_scorer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from selfinstruct.filters.minhash import (
-    MinhashConfig,
-    MinhashIndex,
-    jaccard,
-    sketch_texts,
-)
+from selfinstruct.filters.minhash import MinhashConfig, MinhashIndex, jaccard, sketch_texts
 from selfinstruct.filters.rouge import RougeIndex, tokenize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -23,15 +23,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from selfinstruct.config import build_config  # noqa: E402
-from selfinstruct.parse import parse_alpaca_tasks, parse_classification, parse_instances, parse_instructions  # noqa: E402
-from selfinstruct.pipeline import grow  # noqa: E402
-from selfinstruct.prompts import is_output_first  # noqa: E402
-from selfinstruct.reply_models import (  # noqa: E402
+from selfinstruct.core.config import build_config
+from selfinstruct.generate.parse import parse_alpaca_tasks, parse_classification, parse_instances, parse_instructions
+from selfinstruct.grow import grow
+from selfinstruct.generate.prompts import is_output_first
+from selfinstruct.generate.reply_models import (
     StructuredReplyInvalid, read_structured_alpaca, read_structured_classification, read_structured_instances,
     read_structured_instructions,
 )
-from selfinstruct.store import Store  # noqa: E402
+from selfinstruct.core.store import Store
 
 MODES = {  # name: (api, structured)
     "chat+structured": ("chat", "on"),

@@ -3,7 +3,7 @@
     .venv/bin/python bench/teacher_bench.py                      # fake teacher: L=0.5 s, C=128 and C=32
     .venv/bin/python bench/teacher_bench.py --cpu-minutes 3      # also the real CPU teacher (SmolLM2, llama.cpp)
 
-The fake teacher runs as a SEPARATE process (`python -m selfinstruct.testing.fake_teacher`), so the CPU time
+The fake teacher runs as a SEPARATE process (`python -m fakes.fake_teacher`), so the CPU time
 we report (time.process_time of this process) is the pipeline's alone. Ours runs on each API asked for: on
 completions (the vllm backend's default) prompts ready together share a request (`batch_prompts`), on chat
 each prompt is a request. Utilization is counted in prompts (sequences), as the server's capacity is: over
@@ -32,23 +32,25 @@ import openai
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The fake teacher lives with the tests (tests/fakes), outside the shipped package.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
 
-from selfinstruct.config import GrowConfig, build_config  # noqa: E402
-from selfinstruct.filters.base import EMPTY_OUTPUT  # noqa: E402
-from selfinstruct.filters.dedup_stage import DedupStage  # noqa: E402
-from selfinstruct.filters.heuristics import check_instruction, instruction_checks  # noqa: E402
-from selfinstruct.methods import (  # noqa: E402
+from selfinstruct.core.config import GrowConfig, build_config
+from selfinstruct.filters.base import EMPTY_OUTPUT
+from selfinstruct.filters.dedup_stage import DedupStage
+from selfinstruct.filters.heuristics import check_instruction, instruction_checks
+from selfinstruct.generate.methods import (
     classify_request, instance_request, plan_self_instruct, read_classification, read_generation, read_instances,
 )
-from selfinstruct.pipeline import grow  # noqa: E402
-from selfinstruct.records import Candidate  # noqa: E402
-from selfinstruct.seeds import load_seeds  # noqa: E402
-from selfinstruct.store import Store  # noqa: E402
-from selfinstruct.config import SELF_INSTRUCT_CLASSIFY  # noqa: E402
-from selfinstruct.prompts import render_classify_prompt  # noqa: E402
-from selfinstruct.teacher.base import TeacherReply, TeacherRequest  # noqa: E402
-from selfinstruct.teacher.openai_compat import OpenAITeacher  # noqa: E402
-from selfinstruct.teacher.registry import open_teacher  # noqa: E402
+from selfinstruct.grow import grow
+from selfinstruct.core.records import Candidate
+from selfinstruct.core.seeds import load_seeds
+from selfinstruct.core.store import Store
+from selfinstruct.core.config import SELF_INSTRUCT_CLASSIFY
+from selfinstruct.generate.prompts import render_classify_prompt
+from selfinstruct.core.teacher_records import TeacherReply, TeacherRequest
+from selfinstruct.teacher.openai_compat import OpenAITeacher
+from selfinstruct.teacher.registry import open_teacher
 
 BATCH = 5  # Alpaca's request_batch_size
 
@@ -73,7 +75,7 @@ class FakeServer:
     """The fake teacher in its own process; its CPU time is read from /proc."""
 
     def __init__(self, latency: float, capacity: int, seed: int = 11):
-        argv = [sys.executable, "-m", "selfinstruct.testing.fake_teacher", "--port", "0",
+        argv = [sys.executable, "-m", "fakes.fake_teacher", "--port", "0",
                 "--latency", str(latency), "--capacity", str(capacity), "--seed", str(seed)]
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert self.process.stdout is not None

@@ -35,12 +35,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from selfinstruct.config import Decoding, build_config  # noqa: E402
-from selfinstruct.methods import plan_self_instruct  # noqa: E402
-from selfinstruct.seeds import load_seeds  # noqa: E402
-from selfinstruct.teacher.base import TeacherRequest  # noqa: E402
-from selfinstruct.teacher.openai_compat import OpenAITeacher  # noqa: E402
-from selfinstruct.teacher.registry import Endpoints, open_teacher  # noqa: E402
+from selfinstruct.core.config import Decoding, build_config
+from selfinstruct.generate.methods import plan_self_instruct
+from selfinstruct.core.seeds import load_seeds
+from selfinstruct.core.teacher_records import TeacherRequest
+from selfinstruct.teacher.openai_compat import OpenAITeacher
+from selfinstruct.teacher.backend import Endpoints
+from selfinstruct.teacher.registry import open_teacher
 
 CACHE = Path(os.environ.get("SELFINSTRUCT_CACHE") or Path.home() / ".cache" / "selfinstruct")
 VLLM_PYTHON = CACHE / "vllm-venv" / "bin" / "python"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-import os
 import signal
 import sys
 import time
@@ -22,17 +21,18 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .budget import Spent
-from .config import RENAMED, GrowConfig, build_model, read_config_file
-from .config_overrides import common_specs, parse_assignment, resolve_config
-from .errors import InputError, SelfInstructError, StoreError, TeacherError
-from .dedup import STAGES, dedup_files
-from .errors import ConfigError
-from .export import export_run
-from .seeds import load_seeds
-from .gates import GateError, GateResult, enforce_gates
-from .verify import verify_run
-from .pipeline import GrowResult, RoundSummary, grow as grow_pool
+from .teacher.budget import Spent
+from .core.config import RENAMED, GrowConfig, build_model, read_config_file
+from .core.config_overrides import common_specs, parse_assignment, resolve_config
+from .core.errors import InputError, SelfInstructError, StoreError, TeacherError
+from .dedup_file import STAGES, dedup_files
+from .core.errors import ConfigError
+from .publish import export_run
+from .core.seeds import load_seeds
+from .report.gates import GateError, GateResult, enforce_gates
+from .report.verify import verify_run
+from .grow import GrowResult, grow as grow_pool
+from .generate.pipeline import RoundSummary
 
 if TYPE_CHECKING:
     from .rebuild import RebuildResult
@@ -197,7 +197,7 @@ def serve(
 ) -> None:
     """Serve every deployment of the project (selfinstruct/grow, selfinstruct/mix) from this process, until Ctrl-C."""
     def action() -> None:
-        from .config_overrides import apply_settings
+        from .core.config_overrides import apply_settings
         from .flows import build_deployments, serve_deployments
 
         defaults: dict[str, Any] = {}
@@ -288,7 +288,7 @@ def report(
 ) -> None:
     """Write DIR/report/report.html: figures, drop samples and quality gates."""
     def action() -> None:
-        from .report import build_report  # matplotlib loads only for this command
+        from .report.html import build_report
 
         result = build_report(out)
         _print_gates(result.gates)

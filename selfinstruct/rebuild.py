@@ -17,17 +17,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .config import GrowConfig, build_config, stored_settings
-from .errors import InputError
-from .export import export_alpaca
-from .atomic import write_atomic
-from .methods import PromptPlan, plan_alpaca, plan_self_instruct
-from .pipeline import GrowSession
-from .records import SeedTask
-from .store import STORE_NAME, Store
-from .teacher.base import TeacherReply, TeacherRequest
+from .core.config import GrowConfig, build_config, stored_settings
+from .core.errors import InputError
+from .export.formats import export_alpaca
+from .core.atomic import write_atomic
+from .generate.methods import PromptPlan, plan_alpaca, plan_self_instruct
+from .generate.pipeline import GrowSession
+from .core.records import SeedTask
+from .core.store import STORE_NAME, Store
+from .core.teacher_records import TeacherReply, TeacherRequest
 from .teacher.openai_compat import TeacherRequestFailed
-from .teacher.registry import Endpoints
+from .teacher.backend import Endpoints
 from .teacher.usage import Usage
 
 SEEDS_FILE = "seeds_of_source.jsonl"

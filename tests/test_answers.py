@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from selfinstruct.config import AnswerCheckConfig, FilterConfig
-from selfinstruct.filters.answers import AnswerChecks, is_code_like, prompt_fragments, script_counts, task_facts
+from selfinstruct.core.config import AnswerCheckConfig, FilterConfig
+from selfinstruct.filters.answers import AnswerChecks, is_code_like, script_counts, task_facts
 from selfinstruct.filters.base import KEEP, Verdict
 from selfinstruct.filters.instances import check_task
-from selfinstruct.prompts import (
+from selfinstruct.generate.prompts import (
+    prompt_fragments,
     render_alpaca_prompt, render_classify_prompt, render_instance_prompt, render_instruction_prompt,
 )
-from selfinstruct.records import Instance
+from selfinstruct.core.records import Instance
 
 DEFAULT = FilterConfig()
 
 
 def first_verdict(instruction: str, output: str, input: str = "", is_classification: bool = False,
                   config: FilterConfig = DEFAULT) -> Verdict:
-    result = check_task(instruction, [Instance(input=input, output=output)], is_classification, config)
+    result = check_task(instruction, [Instance(input=input, output=output)], is_classification, config,
+                        prompt_text=prompt_fragments())
     return result.dropped[0][1] if result.dropped else KEEP
 
 
@@ -366,9 +368,9 @@ def test_checks_compile_once_and_facts_are_per_task() -> None:
 
 def test_leaks_seen_from_the_bundled_model() -> None:
     """Two rows a real grow on SmolLM2-135M accepted before these patterns existed."""
-    from selfinstruct.config import FilterConfig
+    from selfinstruct.core.config import FilterConfig
     from selfinstruct.filters.instances import check_task
-    from selfinstruct.records import Instance
+    from selfinstruct.core.records import Instance
 
     config = FilterConfig()
     marker = check_task("What is your favorite color?", [Instance(input="None, Example 2", output="Red")], False,

@@ -19,10 +19,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from selfinstruct.cli import app
-from selfinstruct.config import build_config
-from selfinstruct.pipeline import grow
-from selfinstruct.seeds import MAX_RECORD_CHARS, load_seeds
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from selfinstruct.core.config import build_config
+from selfinstruct.grow import grow
+from selfinstruct.core.seeds import MAX_RECORD_CHARS, load_seeds
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 runner = CliRunner()
 GOOD = {"id": "t1", "name": "n", "instruction": "Say hi politely.", "instances": [{"input": "", "output": "Hi"}],

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from selfinstruct.config import SELF_INSTRUCT_INSTANCES
-from selfinstruct.errors import TeacherError
-from selfinstruct.prices import BATCH_DISCOUNT, ModelPrice, price_for
-from selfinstruct.teacher.base import TeacherReply, TeacherRequest
+from selfinstruct.core.config import SELF_INSTRUCT_INSTANCES
+from selfinstruct.core.errors import TeacherError
+from selfinstruct.core.prices import BATCH_DISCOUNT, ModelPrice, price_for
+from selfinstruct.core.teacher_records import TeacherReply, TeacherRequest
 from selfinstruct.teacher.batch_files import (
     ENDPOINTS, MAX_BYTES, MAX_REQUESTS, InputLine, LineFailure, input_line, read_output, split_input,
 )

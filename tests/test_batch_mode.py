@@ -22,19 +22,20 @@ from pathlib import Path
 import openai
 import pytest
 
-from selfinstruct.config import build_config
-from selfinstruct.errors import ConfigError
-from selfinstruct.pipeline import grow
-from selfinstruct.prices import cost, price_for
-from selfinstruct.store import STORE_NAME, BatchRecord, Store
-from selfinstruct.teacher.batch import BatchTeacher, BatchWaitExceeded
+from selfinstruct.core.config import build_config
+from selfinstruct.core.errors import ConfigError
+from selfinstruct.grow import grow
+from selfinstruct.core.prices import cost, price_for
+from selfinstruct.core.store import STORE_NAME, BatchRecord, Store
+from selfinstruct.teacher.batch import BatchTeacher
+from selfinstruct.teacher.batch_runner import BatchWaitExceeded
 from selfinstruct.teacher.batch_api import BatchApiRunner
 from selfinstruct.teacher.batch_files import ENDPOINTS, input_line
-from selfinstruct.teacher.base import TeacherRequest
+from selfinstruct.core.teacher_records import TeacherRequest
 from selfinstruct.teacher.openai_compat import request_body
-from selfinstruct.testing.fake_batch import FakeBatchApp, FakeBatchConfig
-from selfinstruct.testing.serve import serve_asgi
-from selfinstruct.config import SELF_INSTRUCT_CLASSIFY
+from fakes.fake_batch import FakeBatchApp, FakeBatchConfig
+from fakes.serve import serve_asgi
+from selfinstruct.core.config import SELF_INSTRUCT_CLASSIFY
 
 STARTUP_DEADLINE = 120.0  # seconds for a grow subprocess to import, submit or finish on a busy machine
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.config import build_config
-from selfinstruct.errors import ConfigError
-from selfinstruct.pipeline import grow
-from selfinstruct.prices import FREE, ModelPrice, cost, price_for
-from selfinstruct.store import Store
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from selfinstruct.core.config import build_config
+from selfinstruct.core.errors import ConfigError
+from selfinstruct.grow import grow
+from selfinstruct.core.prices import FREE, ModelPrice, cost, price_for
+from selfinstruct.core.store import Store
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.config import build_config, read_config_file
-from selfinstruct.errors import ConfigError
+from selfinstruct.core.config import build_config, read_config_file
+from selfinstruct.core.errors import ConfigError
 
 
 def test_defaults_are_the_originals() -> None:

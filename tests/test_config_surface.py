@@ -18,11 +18,11 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from selfinstruct.config import GrowConfig
-from selfinstruct.config_overrides import (
+from selfinstruct.core.config import GrowConfig
+from selfinstruct.core.config_overrides import (
     COMMON_SETTINGS, _without_none, apply_settings, parse_value, setting_paths,
 )
-from selfinstruct.errors import ConfigError
+from selfinstruct.core.errors import ConfigError
 from selfinstruct.flows.grow import flow_config, grow as grow_flow
 
 runner = CliRunner()
@@ -167,7 +167,7 @@ def test_the_flow_names_a_bad_or_old_setting(parameters: dict[str, Any], message
 
 
 def test_a_stored_config_of_an_older_version_is_read_under_the_new_names() -> None:
-    from selfinstruct.config import stored_settings
+    from selfinstruct.core.config import stored_settings
 
     assert GrowConfig.model_validate(stored_settings({"max_tokens": 9, "max_requests": 4})).max_total_tokens == 9
 

@@ -14,8 +14,8 @@ from conftest import SHARED
 from selfinstruct.cli import app
 from selfinstruct.convert import ConvertConfig, convert_dataset
 from selfinstruct.convert.templates import load_family
-from selfinstruct.export import ALPACA_FILE, PROVENANCE_FILE, TRAIN_FILE, VALIDATION_FILE
-from selfinstruct.store import Store
+from selfinstruct.export.formats import ALPACA_FILE, PROVENANCE_FILE, TRAIN_FILE, VALIDATION_FILE
+from selfinstruct.core.store import Store
 
 DATA = SHARED / "datasets"
 CASES = {

@@ -130,7 +130,7 @@ def test_templates_are_sandboxed(tmp_path: Path) -> None:
 
 
 def test_a_grow_run_is_not_overwritten(tmp_path: Path) -> None:
-    from selfinstruct.store import Store
+    from selfinstruct.core.store import Store
 
     grow_run = tmp_path / "grown"
     Store.open(grow_run).close()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.config import Decoding, build_config
-from selfinstruct.prompts import render_classify_prompt
-from selfinstruct.teacher.base import TeacherRequest
+from selfinstruct.core.config import Decoding, build_config
+from selfinstruct.generate.prompts import render_classify_prompt
+from selfinstruct.core.teacher_records import TeacherRequest
 from selfinstruct.teacher.openai_compat import OpenAITeacher
 from selfinstruct.teacher.registry import open_teacher
 

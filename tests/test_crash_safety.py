@@ -39,14 +39,14 @@ from typing import Any
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from selfinstruct.testing.serve import serve_asgi
-from selfinstruct.config import build_config
-from selfinstruct.prompts import render_classify_prompt
-from selfinstruct.store import STORE_NAME, Store
-from selfinstruct.teacher.base import TeacherReply, TeacherRequest
+from fakes.serve import serve_asgi
+from selfinstruct.core.config import build_config
+from selfinstruct.generate.prompts import render_classify_prompt
+from selfinstruct.core.store import STORE_NAME, Store
+from selfinstruct.core.teacher_records import TeacherReply, TeacherRequest
 from selfinstruct.teacher.cache import CachedTeacher
 from selfinstruct.teacher.openai_compat import OpenAITeacher
-from selfinstruct.testing.fake_server import FakeTeacherApp, FakeTeacherConfig
+from fakes.fake_server import FakeTeacherApp, FakeTeacherConfig
 
 KILLS = 20
 TARGET = 600  # well beyond what 20 short-lived grows reach (about 250 here), so every kill lands in a live run

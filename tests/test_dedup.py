@@ -8,17 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.errors import InputError
+from selfinstruct.core.errors import InputError
 
-from selfinstruct.dedup import (
-    Decision,
-    DedupConfig,
-    DedupInputError,
-    Example,
-    decide,
-    dedup_files,
-    read_examples,
-)
+from selfinstruct.dedup_file import Decision, DedupConfig, DedupInputError, Example, decide, dedup_files, read_examples
 
 RNG = random.Random(3)
 LONG_OUTPUT = " ".join(RNG.choices([f"w{i}" for i in range(500)], k=120))
@@ -170,10 +162,10 @@ def test_an_exact_copy_without_rouge_tokens_is_dropped(copy: str) -> None:
 
 
 def test_the_grow_stage_drops_a_copy_of_a_stored_cjk_instruction(tmp_path: Path) -> None:
-    from selfinstruct.config import FilterConfig
+    from selfinstruct.core.config import FilterConfig
     from selfinstruct.filters.dedup_stage import DedupStage
-    from selfinstruct.records import Candidate, Instance, SeedTask
-    from selfinstruct.store import RoundRecord, Store
+    from selfinstruct.core.records import Candidate, Instance, SeedTask
+    from selfinstruct.core.store import RoundRecord, Store
 
     cand = Candidate(instruction=CJK, instances=(Instance(output="Please translate this sentence."),), round=1)
     with Store.open(tmp_path) as store:

@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.card import CARD_FILE
-from selfinstruct.errors import ConfigError, InputError
-from selfinstruct.export import (
+from selfinstruct.export.formats import CARD_FILE
+from selfinstruct.core.errors import ConfigError, InputError
+from selfinstruct.export.formats import (
     ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, PROVENANCE_FILE, TEXT_FILE, TRAIN_FILE, VALIDATION_FILE, export_alpaca,
-    export_run, resolve_formats, split_examples, to_messages, to_text,
+    resolve_formats, split_examples, to_messages, to_text,
 )
-from selfinstruct.atomic import write_atomic
-from selfinstruct.records import AlpacaExample, Candidate, Instance, Rejection, SeedTask
-from selfinstruct.store import RoundRecord, Store
-from selfinstruct.trainer_files import DATASET_INFO_FILE
+from selfinstruct.publish import export_run
+from selfinstruct.core.atomic import write_atomic
+from selfinstruct.core.records import AlpacaExample, Candidate, Instance, Rejection, SeedTask
+from selfinstruct.core.store import RoundRecord, Store
+from selfinstruct.export.trainer_files import DATASET_INFO_FILE
 
 datasets = pytest.importorskip("datasets", reason="the datasets package (dev dependency) reads the exports back")
 

@@ -16,14 +16,14 @@ import pytest
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
-from selfinstruct.config import FilterConfig
+from selfinstruct.core.config import FilterConfig
 from selfinstruct.filters.heuristics import check_instruction, instruction_checks
-from selfinstruct.parse import parse_alpaca_tasks, parse_classification, parse_instances, parse_instructions
-from selfinstruct.prompts import (
+from selfinstruct.generate.parse import parse_alpaca_tasks, parse_classification, parse_instances, parse_instructions
+from selfinstruct.generate.prompts import (
     render_alpaca_prompt, render_classify_prompt, render_instance_prompt, render_instruction_prompt,
 )
-from selfinstruct.records import Instance, SeedTask
-from selfinstruct.testing import FakeTeacher, FakeTeacherConfig
+from selfinstruct.core.records import Instance, SeedTask
+from fakes import FakeTeacher, FakeTeacherConfig
 
 SEEDS = [
     SeedTask(id="s1", instruction="Give three tips for sleeping better.",
@@ -356,7 +356,7 @@ def test_capacity_bounds_concurrent_requests():
 
 
 def test_command_line_serves_in_the_foreground():
-    argv = [sys.executable, "-m", "selfinstruct.testing.fake_teacher", "--port", "0", "--rate-503", "1"]
+    argv = [sys.executable, "-m", "fakes.fake_teacher", "--port", "0", "--rate-503", "1"]
     server = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         base_url = server.stdout.readline().split()[-1]

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import pytest
 
-from selfinstruct.artifacts import (
+from selfinstruct.flows.artifacts import (
     artifact_key, drop_reasons, drops_text, progress_percent, rounds_table, sum_drops, summary_markdown, throughput,
 )
 
@@ -148,7 +148,7 @@ def grow_flow() -> ModuleType:
 
 @pytest.fixture(scope="session")
 def teacher_url() -> Iterator[str]:
-    from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+    from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
     with FakeTeacher(FakeTeacherConfig()) as server:
         yield server.base_url
@@ -240,7 +240,7 @@ def test_max_rounds_stops_the_run_early(
 def test_invalid_configuration_fails_the_run_with_the_config_message(
     prefect_api: None, grow_flow: ModuleType, teacher_url: str, tmp_path: Path,
 ) -> None:
-    from selfinstruct.errors import ConfigError
+    from selfinstruct.core.errors import ConfigError
 
     state, _ = run_flow(grow_flow, teacher_url, tmp_path / "run", target=0)
     assert state.is_failed()

@@ -154,7 +154,7 @@ def alpaca_records(out: Path) -> list[dict[str, str]]:
 
 
 def test_served_deployment_runs_from_the_cli(prefect_server: str, prefect_env: dict[str, str], tmp_path: Path) -> None:
-    from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+    from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
     out = tmp_path / "nightly"
     with FakeTeacher(FakeTeacherConfig()) as teacher, served(
@@ -192,7 +192,7 @@ def test_served_deployment_runs_from_the_cli(prefect_server: str, prefect_env: d
 def test_a_cancelled_run_is_continued_by_the_next_one(
     prefect_server: str, prefect_env: dict[str, str], tmp_path: Path,
 ) -> None:
-    from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+    from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
     out = tmp_path / "run"
     # A slow teacher, one prompt per round and one in flight: the run is cancelled well before its target.
@@ -221,9 +221,9 @@ def test_a_cancelled_run_is_continued_by_the_next_one(
 
 def test_a_nightly_run_stops_at_its_cost_cap(prefect_server: str, prefect_env: dict[str, str], tmp_path: Path) -> None:
     """A paid-API nightly: the deployment's run has a cost budget and a price through `settings`."""
-    from selfinstruct.prices import ModelPrice, cost
-    from selfinstruct.store import Store
-    from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+    from selfinstruct.core.prices import ModelPrice, cost
+    from selfinstruct.core.store import Store
+    from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
     out, cap, in_flight = tmp_path / "paid", 0.05, 2
     price = {"input": 1.0, "output": 3.0}  # USD per million tokens; the fake teacher counts words as tokens
@@ -284,7 +284,7 @@ def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_selfinstruct_serve_runs_from_an_installed_wheel_outside_the_checkout(
     prefect_server: str, prefect_env: dict[str, str], installed_wheel: Path, tmp_path: Path,
 ) -> None:
-    from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+    from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from rouge_score import rouge_scorer
 
-from selfinstruct.errors import InputError, SelfInstructError
-from selfinstruct.gates import (
+from selfinstruct.core.errors import InputError, SelfInstructError
+from selfinstruct.report.gates import (
     GateConfig, GateError, RunStats, collect_stats, enforce_gates, evaluate_gates, failed_gates, rouge_l_to_nearest,
 )
-from selfinstruct.records import AlpacaExample, Candidate, Instance, SeedTask
-from selfinstruct.store import RoundRecord, Store
+from selfinstruct.core.records import AlpacaExample, Candidate, Instance, SeedTask
+from selfinstruct.core.store import RoundRecord, Store
 
 ONLY = {name: None for name in GateConfig.model_fields if name != "min_examples"}
 
@@ -119,9 +119,9 @@ def test_collect_stats_refuses_a_directory_without_a_store(tmp_path: Path) -> No
 
 def test_answer_check_share_gate_counts_answer_drops_against_kept_rows(tmp_path: Path) -> None:
     from selfinstruct.filters.base import ANSWER_REFUSAL, INSTANCE_INPUT_IS_OUTPUT, ROUGE
-    from selfinstruct.gates import GateConfig, collect_stats, evaluate_gates
-    from selfinstruct.records import Candidate, Instance, Rejection
-    from selfinstruct.store import RoundRecord, Store
+    from selfinstruct.report.gates import GateConfig, collect_stats, evaluate_gates
+    from selfinstruct.core.records import Candidate, Instance, Rejection
+    from selfinstruct.core.store import RoundRecord, Store
 
     kept = [Candidate(instruction=f"Write a short note number {i} to a neighbour.",
                       instances=(Instance(output=f"Hello {i}."),)) for i in range(30)]

@@ -1,8 +1,8 @@
 import pytest
 
-from selfinstruct.config import FilterConfig
+from selfinstruct.core.config import FilterConfig
 from selfinstruct.filters.heuristics import check_instruction, instruction_checks, usable_instances
-from selfinstruct.records import Instance
+from selfinstruct.core.records import Instance
 
 CHECKS = instruction_checks(FilterConfig())
 

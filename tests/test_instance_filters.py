@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.config import FilterConfig, InstanceFilterConfig, build_config, key_line, read_config_file
+from selfinstruct.core.config import FilterConfig, InstanceFilterConfig, build_config, key_line, read_config_file
 from selfinstruct.filters import base
 from selfinstruct.filters.instances import check_task, conflicting_outputs, ends_with_colon, task_checker
-from selfinstruct.records import Instance
+from selfinstruct.core.records import Instance
 
 DEFAULT = FilterConfig()
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from selfinstruct.store import STORE_NAME
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from selfinstruct.core.store import STORE_NAME
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 
 def _grow(base_url: str, out: Path, target: int) -> subprocess.Popen[bytes]:

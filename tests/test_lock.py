@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.errors import StoreLocked
-from selfinstruct.lock import LOCK_NAME, RunLock
-from selfinstruct.store import STORE_NAME
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from selfinstruct.core.errors import StoreLocked
+from selfinstruct.core.lock import LOCK_NAME, RunLock
+from selfinstruct.core.store import STORE_NAME
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 
 def test_a_second_writer_is_refused_and_told_who_holds_the_run(tmp_path: Path) -> None:

@@ -16,15 +16,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from selfinstruct.filters.minhash import (
-    MinhashConfig,
-    MinhashIndex,
-    MinhashMatch,
-    Sketched,
-    example_text,
-    jaccard,
-    sketch_texts,
-    word_kgrams,
-    words,
+    MinhashConfig, MinhashIndex, MinhashMatch, Sketched, example_text, jaccard, sketch_texts, word_kgrams, words,
 )
 
 CFG = MinhashConfig()

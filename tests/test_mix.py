@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 from conftest import SHARED
 from selfinstruct.cli import app
-from selfinstruct.config import build_config
+from selfinstruct.core.config import build_config
 from selfinstruct.convert import ConvertConfig, convert_dataset
-from selfinstruct.export import ALPACA_FILE, PROVENANCE_FILE, TRAIN_FILE, VALIDATION_FILE
+from selfinstruct.export.formats import ALPACA_FILE, PROVENANCE_FILE, TRAIN_FILE, VALIDATION_FILE
 from selfinstruct.mix import mix_run, read_mix_config
-from selfinstruct.pipeline import grow
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from selfinstruct.grow import grow
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 DATA = SHARED / "datasets"
 FAMILIES = {"xquad": ("extractive-qa", DATA / "xquad_en" / "xquad.en.json"),
@@ -112,7 +112,7 @@ def test_a_mix_meets_its_rates_and_every_export_loads(sources: dict[str, Path], 
 
 
 def mixture_of(out: Path) -> list[dict[str, object]]:
-    from selfinstruct.store import Store
+    from selfinstruct.core.store import Store
 
     with Store.open(out) as store:
         return json.loads(store.get_meta("mixture") or "[]")

@@ -16,17 +16,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from selfinstruct.config import Decoding, build_config
-from selfinstruct.errors import ConfigError, TeacherUnavailable
-from selfinstruct.pipeline import grow
-from selfinstruct.prompts import render_classify_prompt
-from selfinstruct.teacher.base import TeacherReply, TeacherRequest
+from selfinstruct.core.config import Decoding, build_config
+from selfinstruct.core.errors import ConfigError, TeacherUnavailable
+from selfinstruct.grow import grow
+from selfinstruct.generate.prompts import render_classify_prompt
+from selfinstruct.core.teacher_records import TeacherReply, TeacherRequest
 from selfinstruct.teacher.llamacpp import bundled_model_path, server_command
 from selfinstruct.teacher.openai_compat import OpenAITeacher
-from selfinstruct.teacher.registry import Endpoints, open_teacher
+from selfinstruct.teacher.backend import Endpoints
+from selfinstruct.teacher.registry import open_teacher
 from selfinstruct.teacher.server import free_port, managed_server
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
-from selfinstruct.testing.serve import serve_asgi
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
+from fakes.serve import serve_asgi
 
 
 def _models_app(answer: Response) -> Starlette:

@@ -1,9 +1,9 @@
 import pytest
 
-from selfinstruct.parse import (
+from selfinstruct.generate.parse import (
     clean_text, parse_alpaca_tasks, parse_classification, parse_instances, parse_instructions,
 )
-from selfinstruct.records import Instance
+from selfinstruct.core.records import Instance
 
 
 def test_continuation_of_the_numbered_list_with_numbering_slips() -> None:
@@ -147,7 +147,7 @@ def test_brackets_in_a_text_answer_are_not_json() -> None:
 
 
 def test_structured_items_lose_their_own_numbering_and_json_debris() -> None:
-    from selfinstruct.reply_models import read_structured_instances, read_structured_instructions
+    from selfinstruct.generate.reply_models import read_structured_instances, read_structured_instructions
 
     listed = read_structured_instructions(
         '{"instructions": ["1. Name three red fruits.", "2) Give a synonym for happy.", "3D-print a cube."]}', "stop")

@@ -13,10 +13,10 @@ import pytest
 from pydantic import ValidationError
 from rouge_score import rouge_scorer
 
-from selfinstruct.config import build_config
-from selfinstruct.pipeline import grow
-from selfinstruct.store import STORE_NAME, Store
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from selfinstruct.core.config import build_config
+from selfinstruct.grow import grow
+from selfinstruct.core.store import STORE_NAME, Store
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_a_second_run_continues_the_pool_and_resends_nothing(teacher: FakeTeache
 
 
 def test_other_seeds_for_an_existing_run_are_refused_and_change_nothing(teacher: FakeTeacher, tmp_path: Path) -> None:
-    from selfinstruct.errors import ConfigError
+    from selfinstruct.core.errors import ConfigError
 
     grow(_config(teacher, tmp_path / "run", target=3))
     before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
@@ -108,8 +108,8 @@ def test_a_session_that_fails_while_opening_releases_the_run(teacher: FakeTeache
     # Bug (d): an error while the session rebuilt its indexes left the run lock and the connection open, so the
     # same process could not open the run again. A blank accepted instruction (written by hand) makes the
     # rebuild fail: the pool's examples refuse it.
-    from selfinstruct.lock import RunLock
-    from selfinstruct.pipeline import GrowSession
+    from selfinstruct.core.lock import RunLock
+    from selfinstruct.generate.pipeline import GrowSession
 
     grow(_config(teacher, tmp_path, target=3))
     with sqlite3.connect(tmp_path / STORE_NAME) as db:

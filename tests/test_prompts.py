@@ -1,8 +1,8 @@
-from selfinstruct.parse import parse_instructions
-from selfinstruct.prompts import (
+from selfinstruct.generate.parse import parse_instructions
+from selfinstruct.generate.prompts import (
     render_alpaca_prompt, render_classify_prompt, render_instance_prompt, render_instruction_prompt,
 )
-from selfinstruct.records import Instance, SeedTask
+from selfinstruct.core.records import Instance, SeedTask
 
 
 def test_instruction_prompt_numbers_demos_and_ends_at_the_next_number() -> None:
@@ -31,9 +31,9 @@ def test_instance_prompts_input_first_and_output_first() -> None:
 
 
 def test_instance_and_alpaca_requests_stop_after_the_last_item_kept() -> None:
-    from selfinstruct.config import build_config
-    from selfinstruct.methods import instance_request, plan_alpaca
-    from selfinstruct.records import Candidate, Instance, SeedTask
+    from selfinstruct.core.config import build_config
+    from selfinstruct.generate.methods import instance_request, plan_alpaca
+    from selfinstruct.core.records import Candidate, Instance, SeedTask
 
     config = build_config({"instances_per_task": 2, "prompts_per_round": 1, "alpaca_demos": 3, "alpaca_tasks": 20})
     plain = instance_request(config, Candidate(instruction="Tell a joke."))
@@ -55,9 +55,9 @@ def test_alpaca_prompt_shows_seed_demos_and_asks_for_count() -> None:
 
 
 def test_chat_text_requests_do_not_stop_at_a_blank_line() -> None:
-    from selfinstruct.config import build_config
-    from selfinstruct.methods import plan_self_instruct
-    from selfinstruct.records import Instance, SeedTask
+    from selfinstruct.core.config import build_config
+    from selfinstruct.generate.methods import plan_self_instruct
+    from selfinstruct.core.records import Instance, SeedTask
 
     seeds = [SeedTask(id=f"s{i}", instruction=f"Seed task {i}.", instances=[Instance(output="x")]) for i in range(8)]
     chat = build_config({"backend": "openai", "base_url": ["http://127.0.0.1:9/v1"], "structured": "off"})

@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from selfinstruct.config import build_config
-from selfinstruct.pipeline import grow
+from selfinstruct.core.config import build_config
+from selfinstruct.grow import grow
 from selfinstruct.rebuild import rebuild
-from selfinstruct.store import Store
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from selfinstruct.core.store import Store
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from selfinstruct.parse import parse_alpaca_tasks, parse_classification, parse_instances, parse_instructions
+from selfinstruct.generate.parse import parse_alpaca_tasks, parse_classification, parse_instances, parse_instructions
 
 CORPUS = Path(__file__).parent / "replies"
 STAGES = ("instructions", "classify", "instances", "alpaca")

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from selfinstruct.records import Instance
+from selfinstruct.core.records import Instance
 from selfinstruct.teacher.openai_compat import LLAMA_CPP_PYTHON, wire_response_format
-from selfinstruct.reply_models import (
+from selfinstruct.generate.reply_models import (
     StructuredReplyInvalid, json_schema, read_structured_alpaca, read_structured_classification,
     read_structured_instances, read_structured_instructions, response_format,
 )
@@ -82,12 +82,12 @@ def test_a_reply_cut_by_its_length_limit_keeps_the_whole_elements() -> None:
 
 @pytest.mark.slow
 def test_the_bundled_model_under_llama_cpp_answers_every_schema_readably(tmp_path: Path) -> None:
-    from selfinstruct.config import build_config
-    from selfinstruct.prompts import (
+    from selfinstruct.core.config import build_config
+    from selfinstruct.generate.prompts import (
         render_alpaca_prompt, render_classify_prompt, render_instance_prompt, render_instruction_prompt,
         structured_prompt,
     )
-    from selfinstruct.seeds import DEFAULT_SEEDS, load_seeds
+    from selfinstruct.core.seeds import DEFAULT_SEEDS, load_seeds
     from selfinstruct.teacher.registry import open_teacher
 
     seeds = load_seeds(DEFAULT_SEEDS)
@@ -116,7 +116,7 @@ def test_the_bundled_model_under_llama_cpp_answers_every_schema_readably(tmp_pat
 
 
 def test_a_capped_schema_limits_its_list() -> None:
-    from selfinstruct.reply_models import response_format
+    from selfinstruct.generate.reply_models import response_format
 
     capped = response_format("instructions", max_items=8)["json_schema"]["schema"]
     assert capped["properties"]["instructions"]["maxItems"] == 8

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.config import build_config
-from selfinstruct.parse import parse_alpaca_tasks, parse_classification, parse_instances, parse_instructions
-from selfinstruct.pipeline import grow
-from selfinstruct.records import Instance
-from selfinstruct.testing.fake_styles import CODE_ANSWERS, PREAMBLES, SIGNOFFS, STYLES, Items, render
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from selfinstruct.core.config import build_config
+from selfinstruct.generate.parse import parse_alpaca_tasks, parse_classification, parse_instances, parse_instructions
+from selfinstruct.grow import grow
+from selfinstruct.core.records import Instance
+from fakes.fake_styles import CODE_ANSWERS, PREAMBLES, SIGNOFFS, STYLES, Items, render
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 WRITTEN = [style for style in STYLES if style != "mixed"]
 ITEMS = {

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.records import Candidate, Instance, Rejection, SeedTask
-from selfinstruct.gates import GateConfig
-from selfinstruct.report import REPORT_DIR, REPORT_FILE, build_report, report_markdown, report_run
-from selfinstruct.report_plots import PLOTS
-from selfinstruct.store import RoundRecord, Store
-from selfinstruct.verbs import verb_object, verb_object_counts
+from selfinstruct.core.records import Candidate, Instance, Rejection, SeedTask
+from selfinstruct.report.gates import GateConfig
+from selfinstruct.report.html import REPORT_DIR, REPORT_FILE, build_report, report_markdown, report_run
+from selfinstruct.report.plots import PLOTS
+from selfinstruct.core.store import RoundRecord, Store
+from selfinstruct.report.verbs import verb_object, verb_object_counts
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -125,9 +125,9 @@ def test_report_of_a_run_with_no_rounds_yet(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def grown_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real grow of 100 examples against the fake OpenAI-compatible teacher."""
-    from selfinstruct.config import build_config
-    from selfinstruct.pipeline import grow
-    from selfinstruct.testing import FakeTeacher, FakeTeacherConfig
+    from selfinstruct.core.config import build_config
+    from selfinstruct.grow import grow
+    from fakes import FakeTeacher, FakeTeacherConfig
 
     out = tmp_path_factory.mktemp("grown") / "fake-teacher-100"
     with FakeTeacher(FakeTeacherConfig(seed=1)) as server:
@@ -161,7 +161,7 @@ def test_report_renders_in_chromium(grown_run: Path, tmp_path: Path) -> None:
 
 
 def test_grown_run_exports_and_reports(grown_run: Path) -> None:
-    from selfinstruct.export import export_run
+    from selfinstruct.publish import export_run
 
     names = [path.name for path in export_run(grown_run, ["all"])]
     assert "README.md" in names and "provenance.jsonl" in names

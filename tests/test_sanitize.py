@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from selfinstruct.sanitize import (
+from selfinstruct.core.sanitize import (
     UNPRINTABLE, has_lone_surrogate, normalize_newlines, replace_lone_surrogates, sanitize_line, sanitize_text,
 )
 

@@ -24,12 +24,12 @@ from starlette.routing import Route
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from selfinstruct.testing.serve import serve_asgi
-from selfinstruct.config import VllmOptions, build_config
-from selfinstruct.teacher.base import TeacherRequest
+from fakes.serve import serve_asgi
+from selfinstruct.core.config import VllmOptions, build_config
+from selfinstruct.core.teacher_records import TeacherRequest
 from selfinstruct.teacher.openai_compat import OpenAITeacher
 from selfinstruct.teacher.server import LOOPBACK, free_port
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 SECRET = "sk-test-SECRET-7f3a9c2e5b1d4086a9e1c3f5b7d9e0a2"
 NEEDLES = (SECRET.encode(), b"SECRET-7f3a9c2e", SECRET.encode("utf-16-le"))

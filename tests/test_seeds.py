@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.errors import SeedError
-from selfinstruct.seeds import DEFAULT_SEEDS, iter_examples, load_seeds
+from selfinstruct.core.errors import SeedError
+from selfinstruct.core.seeds import DEFAULT_SEEDS, iter_examples, load_seeds
 
 
 def test_the_original_self_instruct_seed_file_loads(peer_seeds: Path) -> None:

@@ -2,10 +2,10 @@ import json
 import sqlite3
 from pathlib import Path
 
-from selfinstruct.config import stored_settings
-from selfinstruct.records import Candidate, Instance, Rejection, SeedTask
-from selfinstruct.store import STORE_NAME, RoundRecord, Store
-from selfinstruct.teacher.base import TeacherReply
+from selfinstruct.core.config import stored_settings
+from selfinstruct.core.records import Candidate, Instance, Rejection, SeedTask
+from selfinstruct.core.store import STORE_NAME, RoundRecord, Store
+from selfinstruct.core.teacher_records import TeacherReply
 
 SEEDS = [SeedTask(id="s0", instruction="Name three fruits.", instances=[Instance(output="Apple, pear, plum")])]
 
@@ -59,8 +59,8 @@ def test_store_uses_wal_and_records_migrations(tmp_path: Path) -> None:
 
 def test_a_v1_store_gains_the_converted_rows_table_on_open(tmp_path: Path) -> None:
     # A run directory made before the migration existed: opening it applies v2 once, keeping its tasks.
-    from selfinstruct.records import ExampleRow
-    from selfinstruct.store import MIGRATIONS, SkippedRow
+    from selfinstruct.core.records import ExampleRow
+    from selfinstruct.core.store import MIGRATIONS, SkippedRow
 
     db = sqlite3.connect(tmp_path / STORE_NAME)
     db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")

@@ -11,20 +11,16 @@ from pathlib import Path
 import openai
 import pytest
 
-from selfinstruct.config import (
-    SELF_INSTRUCT_CLASSIFY,
-    SELF_INSTRUCT_INSTANCES,
-    build_config,
-)
-from selfinstruct.errors import ConfigError
-from selfinstruct.pipeline import grow
-from selfinstruct.prompts import render_classify_prompt, render_instance_prompt
-from selfinstruct.store import Store
-from selfinstruct.teacher.base import TeacherReply, TeacherRequest
+from selfinstruct.core.config import SELF_INSTRUCT_CLASSIFY, SELF_INSTRUCT_INSTANCES, build_config
+from selfinstruct.core.errors import ConfigError
+from selfinstruct.grow import grow
+from selfinstruct.generate.prompts import render_classify_prompt, render_instance_prompt
+from selfinstruct.core.store import Store
+from selfinstruct.core.teacher_records import TeacherReply, TeacherRequest
 from selfinstruct.teacher.batching import PromptBatcher
 from selfinstruct.teacher.openai_compat import OpenAITeacher, _read_batch
 from selfinstruct.teacher.retry import EMPTY_CHOICES, MALFORMED, BadReply
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 INSTRUCTIONS = [f"Tell whether review number {i} of the list below is positive or negative." for i in range(20)]
 
@@ -232,7 +228,7 @@ def _teacher(url: str, **options: object) -> OpenAITeacher:
 
 
 def test_a_batch_gets_more_time_than_one_prompt_so_one_slow_sequence_resends_nothing() -> None:
-    from selfinstruct.testing.serve import serve_asgi
+    from fakes.serve import serve_asgi
 
     # 32 prompts may take 1 + 31/16 ~ 2.9 timeouts: a sequence of 2 s fits, though one prompt's timeout is 1 s.
     server = SlowSequenceServer(slow_seconds=2.0)
@@ -244,7 +240,7 @@ def test_a_batch_gets_more_time_than_one_prompt_so_one_slow_sequence_resends_not
 
 def test_a_timed_out_batch_is_retried_prompt_by_prompt_so_the_slow_one_fails_alone() -> None:
     from selfinstruct.teacher.openai_compat import TeacherRequestFailed
-    from selfinstruct.testing.serve import serve_asgi
+    from fakes.serve import serve_asgi
 
     server = SlowSequenceServer(slow_seconds=6.0)  # longer than the batch's ~2.9 s: the batch times out
     with serve_asgi(server, timeout_graceful_shutdown=1) as url:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.config import SELF_INSTRUCT_CLASSIFY, SELF_INSTRUCT_INSTANCES, build_config
-from selfinstruct.errors import TeacherError
-from selfinstruct.pipeline import grow
-from selfinstruct.store import Store
-from selfinstruct.teacher.base import TeacherRequest
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from selfinstruct.core.config import SELF_INSTRUCT_CLASSIFY, SELF_INSTRUCT_INSTANCES, build_config
+from selfinstruct.core.errors import TeacherError
+from selfinstruct.grow import grow
+from selfinstruct.core.store import Store
+from selfinstruct.core.teacher_records import TeacherRequest
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 BASE = TeacherRequest(stage="classify", prompt="Is this a question?", decoding=SELF_INSTRUCT_CLASSIFY)
 

@@ -6,13 +6,13 @@ import asyncio
 
 import pytest
 
-from selfinstruct.teacher.base import TeacherRequest
+from selfinstruct.core.teacher_records import TeacherRequest
 from selfinstruct.teacher.endpoints import Endpoint, EndpointPool
 from selfinstruct.teacher.openai_compat import OpenAITeacher
 from selfinstruct.teacher.retry import CONNECTION, RATE_LIMITED, SERVER_ERROR, TIMEOUT
 from selfinstruct.teacher.server import free_port
-from selfinstruct.config import SELF_INSTRUCT_CLASSIFY
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from selfinstruct.core.config import SELF_INSTRUCT_CLASSIFY
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 
 class FakeClock:
@@ -167,7 +167,7 @@ def test_a_refused_connection_sets_the_endpoint_aside_until_a_probe_answers(capl
 
 
 def test_a_teacher_down_longer_than_the_budget_raises_for_every_waiting_request() -> None:
-    from selfinstruct.errors import TeacherUnavailable
+    from selfinstruct.core.errors import TeacherUnavailable
 
     clock, probe = FakeClock(), ScriptedProbe()
 

@@ -10,11 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from selfinstruct.config import build_config
-from selfinstruct.errors import TeacherError
-from selfinstruct.pipeline import grow
-from selfinstruct.store import Store
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from selfinstruct.core.config import build_config
+from selfinstruct.core.errors import TeacherError
+from selfinstruct.grow import grow
+from selfinstruct.core.store import Store
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 # Server fault → the class our client counts it as. `length` is no failure: a cut reply is parsed as such.
 CLASS_OF_FAULT = {"429": "rate_limited", "500": "server_error", "503": "server_error", "hang": "timeout",

@@ -15,15 +15,15 @@ import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from selfinstruct.store import STORE_NAME
+from selfinstruct.core.store import STORE_NAME
 from selfinstruct.teacher.server import free_port
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 OUTAGE_SECONDS = float(os.environ.get("SELFINSTRUCT_TEST_OUTAGE", "20"))  # the acceptance run uses 90
 
 
 def _fake_teacher_process(port: int) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "selfinstruct.testing.fake_teacher", "--port", str(port), "--latency", "0.2",
+    argv = [sys.executable, "-m", "fakes.fake_teacher", "--port", str(port), "--latency", "0.2",
             "--seed", "4"]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from selfinstruct.config import build_config
-from selfinstruct.methods import plan_self_instruct
-from selfinstruct.pipeline import grow
-from selfinstruct.store import STORE_NAME, Store
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from selfinstruct.core.config import build_config
+from selfinstruct.generate.methods import plan_self_instruct
+from selfinstruct.grow import grow
+from selfinstruct.core.store import STORE_NAME, Store
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 
 def _config(teacher: FakeTeacher, out: Path, **values: object):

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from selfinstruct.store import STORE_NAME
+from selfinstruct.core.store import STORE_NAME
 from selfinstruct.teacher.llamacpp import MODEL_ALIAS, bundled_model_path, server_command
 from selfinstruct.teacher.server import free_port
 

@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from selfinstruct.config import VllmOptions, build_config
-from selfinstruct.pipeline import grow
-from selfinstruct.errors import TeacherUnavailable
+from selfinstruct.core.config import VllmOptions, build_config
+from selfinstruct.grow import grow
+from selfinstruct.core.errors import TeacherUnavailable
 from selfinstruct.teacher.vllm import entry_point, serve_command, server_env
 
 FAKE_VLLM = """#!{python}
@@ -25,7 +25,7 @@ if argv == ["--version"]:  # the launcher checks that the script runs before it 
 with open(os.environ["FAKE_VLLM_ARGV"], "w") as record:
     json.dump(argv, record)
 port = argv[argv.index("--port") + 1]
-os.execv(sys.executable, [sys.executable, "-m", "selfinstruct.testing.fake_teacher", "--port", port,
+os.execv(sys.executable, [sys.executable, "-m", "fakes.fake_teacher", "--port", port,
                           "--model", argv[1]])
 """
 

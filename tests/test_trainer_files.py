@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selfinstruct.card import CARD_FILE
-from selfinstruct.errors import ConfigError
-from selfinstruct.export import ALPACA_FILE, MESSAGES_FILE, PROMPT_COMPLETION_FILE, export_run
-from selfinstruct.trainer_files import DATASET_INFO_FILE, MESSAGES_TAGS, axolotl_datasets
+from selfinstruct.export.formats import CARD_FILE
+from selfinstruct.core.errors import ConfigError
+from selfinstruct.export.formats import ALPACA_FILE, MESSAGES_FILE, PROMPT_COMPLETION_FILE
+from selfinstruct.publish import export_run
+from selfinstruct.export.trainer_files import DATASET_INFO_FILE, MESSAGES_TAGS, axolotl_datasets
 from tests.test_export import EXAMPLES, make_run
 
 datasets = pytest.importorskip("datasets", reason="the datasets package (dev dependency) reads the exports back")

@@ -17,18 +17,18 @@ from typing import Any
 
 import pytest
 
-from selfinstruct.config import build_config
-from selfinstruct.testing.serve import serve_asgi
-from selfinstruct.export import export_alpaca
-from selfinstruct.methods import PromptPlan, plan_self_instruct, read_generation, read_instances
-from selfinstruct.parse import clean_text, parse_alpaca_tasks, parse_instances, parse_instructions
-from selfinstruct.pipeline import grow
-from selfinstruct.prompts import render_alpaca_prompt, render_classify_prompt, render_instance_prompt
-from selfinstruct.records import Instance, SeedTask
-from selfinstruct.seeds import DEFAULT_SEEDS, load_seeds
-from selfinstruct.store import STORE_NAME, RoundRecord, Store
-from selfinstruct.teacher.base import TeacherReply, TeacherRequest
-from selfinstruct.testing.fake_server import FakeTeacherApp, FakeTeacherConfig
+from selfinstruct.core.config import build_config
+from fakes.serve import serve_asgi
+from selfinstruct.export.formats import export_alpaca
+from selfinstruct.generate.methods import PromptPlan, plan_self_instruct, read_generation, read_instances
+from selfinstruct.generate.parse import clean_text, parse_alpaca_tasks, parse_instances, parse_instructions
+from selfinstruct.grow import grow
+from selfinstruct.generate.prompts import render_alpaca_prompt, render_classify_prompt, render_instance_prompt
+from selfinstruct.core.records import Instance, SeedTask
+from selfinstruct.core.seeds import DEFAULT_SEEDS, load_seeds
+from selfinstruct.core.store import STORE_NAME, RoundRecord, Store
+from selfinstruct.core.teacher_records import TeacherReply, TeacherRequest
+from fakes.fake_server import FakeTeacherApp, FakeTeacherConfig
 
 # Everything a stored or exported text must never contain: C0/C1 controls but tab and newline, bidi
 # embeddings/overrides/isolates, zero-width space, line/paragraph separators, BOM, lone surrogates.

@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from selfinstruct.card import render_card
+from selfinstruct.report.card import render_card
 from selfinstruct.cli import app
-from selfinstruct.config import build_config
-from selfinstruct.gates import collect_stats
-from selfinstruct.lock import RunLock
-from selfinstruct.pipeline import grow
-from selfinstruct.report import report_markdown
-from selfinstruct.store import STORE_NAME
-from selfinstruct.testing.fake_teacher import FakeTeacher, FakeTeacherConfig
+from selfinstruct.core.config import build_config
+from selfinstruct.report.gates import collect_stats
+from selfinstruct.core.lock import RunLock
+from selfinstruct.grow import grow
+from selfinstruct.report.html import report_markdown
+from selfinstruct.core.store import STORE_NAME
+from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 TARGET = 12
 runner = CliRunner()

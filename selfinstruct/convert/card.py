@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..export import ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, PROVENANCE_FILE, TEXT_FILE, TRAIN_FILE, \
-    VALIDATION_FILE, split_rows
-from ..records import ExampleRow
+from ..export.formats import (
+    ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, PROVENANCE_FILE, TEXT_FILE, TRAIN_FILE, VALIDATION_FILE, split_rows,
+)
+from ..core.records import ExampleRow
+from ..core.store import Store
 
 FILES = {
     ALPACA_FILE: "JSON list of `{instruction, input, output}` (the Alpaca shape)",
@@ -94,3 +96,19 @@ def stored_meta(get: Any, keys: tuple[str, ...]) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key] = value
     return out
+
+
+ROUTE_META = ("convert", "family", "task", "source", "templates_file", "templates", "mix", "mixture")
+
+
+def stored_route(run_dir: Path) -> tuple[dict[str, Any], list[ExampleRow], dict[str, int]]:
+    """What a route's card is rendered from: the stored meta, the converted rows, the skipped rows by reason."""
+    with Store.open(run_dir) as store:
+        meta = stored_meta(store.get_meta, ROUTE_META)
+        return meta, store.converted_rows(), store.skipped_counts()
+
+
+def convert_run_card(run_dir: Path, title: str) -> str:
+    """README.md of a conversion's run directory, from its store."""
+    meta, rows, skipped = stored_route(run_dir)
+    return convert_card(run_dir, title, meta, rows, skipped)

@@ -16,11 +16,12 @@ from typing import Any
 from jinja2 import TemplateError as JinjaError
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ConfigError, DataError, TemplateError
-from ..records import ExampleRow
-from ..store import SkippedRow
-from .fields import FAMILY_FIELDS, FIXED_OPTIONS, LABELLED, RowProblem, field_reader, parse_columns, \
-    read_labels, resolve_columns
+from ..core.errors import ConfigError, DataError, TemplateError
+from ..core.records import ExampleRow
+from ..core.store import SkippedRow
+from .fields import (
+    FAMILY_FIELDS, FIXED_OPTIONS, LABELLED, RowProblem, field_reader, parse_columns, read_labels, resolve_columns,
+)
 from .readers import SourceData, is_eval_split, read_source
 from .render import Rendered, choose_template, pick_shots, render_row, row_key, with_shots
 from .templates import Template, TemplateSet, check_names, load_family, load_template_file, template_context
@@ -245,6 +246,7 @@ def convert_rows(config: ConvertConfig) -> tuple[_Prepared, list[ExampleRow], li
 
 def convert_dataset(config: ConvertConfig) -> ConvertResult:
     """Convert `config.data` into the run directory `config.out` (replacing an earlier conversion there)."""
+    from .card import convert_run_card
     from .output import write_run_dir
 
     prepared, rows, skipped = convert_rows(config)
@@ -253,7 +255,8 @@ def convert_dataset(config: ConvertConfig) -> ConvertResult:
             "source": prepared.source.where, "templates_file": templates.source,
             "templates": json.dumps([{"id": t.id, "inverted": t.spec.inverted, "options": t.spec.options}
                                      for t in templates.templates])}
-    files = write_run_dir(config.out, "convert", rows, skipped, meta, config.val_fraction, config.seed)
+    files = write_run_dir(config.out, "convert", rows, skipped, meta, config.val_fraction, config.seed,
+                          convert_run_card)
     return ConvertResult(config.out, prepared.source.where, prepared.family, rows,
                          [t.id for t in templates.templates], Counter(str(row.provenance["template"]) for row in rows),
                          Counter(row.reason for row in skipped), files)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, DataError
+from ..core.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)

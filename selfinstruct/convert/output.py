@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
-from ..atomic import write_atomic
-from ..errors import InputError
-from ..export import FORMATS, write_exports
-from ..records import ExampleRow
-from ..store import ROUTE_KEY, STORE_NAME, SkippedRow, Store
+from ..core.atomic import write_atomic
+from ..core.errors import InputError
+from ..export.formats import FORMATS
+from ..export.run_dir import write_exports
+from ..core.records import ExampleRow
+from ..core.store import ROUTE_KEY, STORE_NAME, SkippedRow, Store
 
 
 def _replaceable(out: Path, route: str) -> None:
@@ -30,8 +32,12 @@ def _replaceable(out: Path, route: str) -> None:
 
 
 def write_run_dir(out: Path, route: str, rows: list[ExampleRow], skipped: list[SkippedRow], meta: dict[str, str],
-                  val_fraction: float, seed: int, extra: dict[str, str] | None = None) -> list[Path]:
-    """Build the run directory beside `out`, then swap it in; returns the files written (under `out`)."""
+                  val_fraction: float, seed: int, card: Callable[[Path, str], str],
+                  extra: dict[str, str] | None = None) -> list[Path]:
+    """Build the run directory beside `out`, then swap it in; returns the files written (under `out`).
+
+    `card(run_dir, title)` renders the route's README.md from the store and the files written.
+    """
     _replaceable(out, route)
     out.parent.mkdir(parents=True, exist_ok=True)
     building = out.parent / f".{out.name}.building-{os.getpid()}"
@@ -42,7 +48,8 @@ def write_run_dir(out: Path, route: str, rows: list[ExampleRow], skipped: list[S
             store.add_converted(rows, skipped, {**meta, ROUTE_KEY: route})
         # Extra files first: the card, written last by write_exports, describes what is in the directory.
         written = [write_atomic(building / name, text) for name, text in (extra or {}).items()]
-        written += write_exports(building, rows, FORMATS, val_fraction, seed, title=out.name)
+        written += write_exports(building, rows, FORMATS, card=lambda run_dir: card(run_dir, out.name),
+                                 val_fraction=val_fraction, seed=seed)
         _swap(building, out)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)

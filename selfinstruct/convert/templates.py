@@ -25,7 +25,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import TemplateError
+from ..core.errors import TemplateError
 
 FAMILIES = ("extractive-qa", "classification", "summarization", "nli", "paraphrase", "yes-no-qa")
 _PARTS = ("instruction", "input", "output")

@@ -14,11 +14,10 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 
-from .. import prompts
-from ..config import AnswerCheckConfig
-from ..records import Instance
+from ..core.config import AnswerCheckConfig
+from ..core.records import Instance
 from . import answer_patterns as pat
 from .base import (
     ANSWER_CUT_OFF, ANSWER_MISSING_INPUT, ANSWER_NO_INPUT_MARKER, ANSWER_PLACEHOLDER, ANSWER_PROMPT_LEAK,
@@ -26,9 +25,6 @@ from .base import (
 )
 
 _WORD = re.compile(r"\w+")
-_CLAUSE = re.compile(r"[.,:;!?\n]")
-# Shorter clauses of our headers ("an input and an output") are ordinary prose an answer may well say.
-_FRAGMENT_MIN_WORDS = 6
 _SCRIPT_STARTS = [start for start, _, _ in pat.SCRIPT_RANGES]
 # A script counts as the instruction's (or input's) own from this share of its letters.
 _OWN_SCRIPT_SHARE = 0.2
@@ -78,7 +74,8 @@ class OutputView:
 Check = Callable[[TaskFacts, Instance, OutputView], Verdict]
 
 
-def task_facts(instruction: str, is_classification: bool = False) -> TaskFacts:
+def task_facts(instruction: str, is_classification: bool = False, prompt_text: tuple[str, ...] = ()) -> TaskFacts:
+    """`prompt_text`: clauses of the prompts that asked for the task (`generate.prompts.prompt_fragments`)."""
     lowered = instruction.lower()
     tokens = tuple(_WORD.findall(lowered))
     padded = f" {' '.join(tokens)} "
@@ -91,7 +88,7 @@ def task_facts(instruction: str, is_classification: bool = False) -> TaskFacts:
         asks_repetition="repetition" in asks, asks_copy="copy" in asks, asks_language="language" in asks,
         input_pointer=input_pointer(instruction, lowered) if "pointer" in asks else None,
         scripts=own_scripts(instruction),
-        copied_prompt=next((fragment for fragment in prompt_fragments() if fragment in normalised), None),
+        copied_prompt=next((fragment for fragment in prompt_text if fragment in normalised), None),
     )
 
 
@@ -132,10 +129,10 @@ def is_code_like(text: str) -> bool:
 class AnswerChecks:
     """The enabled answer checks, compiled once from the config."""
 
-    def __init__(self, config: AnswerCheckConfig) -> None:
+    def __init__(self, config: AnswerCheckConfig, prompt_text: tuple[str, ...] = ()) -> None:
         self.config = config
         self.extra_refusals = pat.words_pattern(config.extra_refusal_phrases) if config.extra_refusal_phrases else None
-        self.fragments = prompt_fragments()
+        self.fragments = prompt_text  # an output holding one copied our prompt
         enabled: list[tuple[bool, Check]] = [
             (config.no_input_marker, self._no_input_marker), (config.refusal, self._refusal),
             (config.prompt_leak, self._prompt_leak), (config.restates_instruction, self._restates),
@@ -300,29 +297,6 @@ def own_scripts(text: str) -> frozenset[str]:
     counts = script_counts(text)
     letters = sum(counts.values())
     return frozenset(script for script, count in counts.items() if count >= _OWN_SCRIPT_SHARE * letters)
-
-
-@cache
-def prompt_fragments() -> tuple[str, ...]:
-    """Clauses of at least six words from our prompt headers, lower-cased with single spaces.
-
-    Read from the rendered prompts, so they follow any change to the wording. An output holds one
-    when it copies the header (case and spacing aside); clauses with digits ("write 20 new tasks")
-    vary per prompt and are left out.
-    """
-    rendered = (
-        prompts.render_instruction_prompt([]), prompts.render_classify_prompt(""),
-        prompts.render_instance_prompt("", False), prompts.render_instance_prompt("", True),
-        prompts.render_alpaca_prompt([], 20),
-    )
-    fragments: set[str] = set()
-    for prompt in rendered:
-        header = prompt.split("\n\n", 1)[0]
-        for clause in _CLAUSE.split(header.lower()):
-            words = _WORD.findall(clause)
-            if len(words) >= _FRAGMENT_MIN_WORDS and not any(word.isdigit() for word in words):
-                fragments.add(" ".join(clause.split()).strip(" '\"()-"))
-    return tuple(sorted(fragments))
 
 
 def _quote(text: str, limit: int = 60) -> str:

@@ -11,9 +11,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ..config import FilterConfig
-from ..records import Candidate
-from ..store import Store
+from ..core.config import FilterConfig
+from ..core.records import Candidate
+from ..core.store import Store
 from .base import MINHASH, ROUGE
 from .minhash import MinhashConfig, MinhashIndex, MinhashMatch, Sketched, example_text, sketch_texts
 from .rouge import RougeIndex, RougeMatch

@@ -6,11 +6,10 @@ import re
 import string
 from collections.abc import Callable
 
-from ..config import FilterConfig
-from ..records import Instance
+from ..core.config import FilterConfig
+from ..core.records import Instance
 from .base import (
-    BLACKLIST, KEEP, LEADING_PUNCTUATION, NON_ASCII_START, PROGRAM_PREFIX,
-    TOO_LONG, TOO_SHORT, Verdict, drop,
+    BLACKLIST, KEEP, LEADING_PUNCTUATION, NON_ASCII_START, PROGRAM_PREFIX, TOO_LONG, TOO_SHORT, Verdict, drop,
 )
 
 _PROGRAM_PREFIX = re.compile(r"^\s*write\s+a\s+program\b", re.IGNORECASE)

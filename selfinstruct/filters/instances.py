@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..config import FilterConfig
-from ..records import Instance
+from ..core.config import FilterConfig
+from ..core.records import Instance
 from .answers import AnswerChecks, TaskFacts, task_facts
 from .base import (
-    CONFLICTING_OUTPUTS, EMPTY_OUTPUT, INSTANCE_ENDS_WITH_COLON, INSTANCE_INPUT_IS_OUTPUT, INSTANCE_REPEATED,
-    KEEP, Verdict, drop,
+    CONFLICTING_OUTPUTS, EMPTY_OUTPUT, INSTANCE_ENDS_WITH_COLON, INSTANCE_INPUT_IS_OUTPUT, INSTANCE_REPEATED, KEEP,
+    Verdict, drop,
 )
 
 
@@ -39,9 +39,10 @@ def normalise(text: str) -> str:
 class TaskChecker:
     """The instance filters and answer checks of one config, compiled once."""
 
-    def __init__(self, config: FilterConfig) -> None:
+    def __init__(self, config: FilterConfig, prompt_text: tuple[str, ...] = ()) -> None:
         self.rules = config.instances
-        self.answers = AnswerChecks(config.answers)
+        self.prompt_text = prompt_text
+        self.answers = AnswerChecks(config.answers, prompt_text)
 
     def check(
         self, instruction: str, instances: Sequence[Instance], is_classification: bool, cut_off: bool = False
@@ -53,7 +54,7 @@ class TaskChecker:
         """
         if not instances:
             return InstanceCheck(kept=[], dropped=[], task_verdict=drop(EMPTY_OUTPUT, "no instances"))
-        facts = task_facts(instruction, is_classification)
+        facts = task_facts(instruction, is_classification, self.prompt_text)
         last = len(instances) - 1
         seen: set[tuple[str, str]] = set()
         kept: list[Instance] = []
@@ -126,17 +127,20 @@ def _none_left(dropped: list[tuple[Instance, Verdict]]) -> Verdict:
 
 
 @lru_cache(maxsize=16)
-def task_checker(config: FilterConfig) -> TaskChecker:
+def task_checker(config: FilterConfig, prompt_text: tuple[str, ...] = ()) -> TaskChecker:
     """The compiled checker of a config (configs are frozen, so one per distinct config)."""
-    return TaskChecker(config)
+    return TaskChecker(config, prompt_text)
 
 
 def check_task(
     instruction: str, instances: Sequence[Instance], is_classification: bool, config: FilterConfig,
-    cut_off: bool = False,
+    cut_off: bool = False, prompt_text: tuple[str, ...] = (),
 ) -> InstanceCheck:
-    """Run one task's instances through the instance filters and answer checks of `config`."""
-    return task_checker(config).check(instruction, instances, is_classification, cut_off)
+    """Run one task's instances through the instance filters and answer checks of `config`.
+
+    `prompt_text`: clauses of the prompts that asked for the task; an answer holding one copied the prompt.
+    """
+    return task_checker(config, prompt_text).check(instruction, instances, is_classification, cut_off)
 
 
 def _short(text: str, limit: int = 40, tail: bool = False) -> str:

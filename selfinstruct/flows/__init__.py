@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 
 # Deployment name -> module holding its flow and `deployment(...)`.
 DEPLOYMENTS: dict[str, str] = {

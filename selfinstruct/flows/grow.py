@@ -1,4 +1,4 @@
-"""The Prefect flow `selfinstruct` and its deployment `grow`: a thin shell over `selfinstruct.pipeline`.
+"""The Prefect flow `selfinstruct` and its deployment `grow`: a thin shell over `selfinstruct.generate.pipeline`.
 
 Tasks of pipelined rounds, a few minutes each (the library commits each round in one transaction, in order, so
 a retried or re-run task never duplicates work, and the teacher is kept as busy as by the CLI); every run re-opens
@@ -30,15 +30,15 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.runtime import flow_run
 from prefect.schedules import Cron
 
-from ..artifacts import (
-    artifact_key, drops_text, progress_description, progress_percent, rounds_table, summary_markdown,
-)
-from ..config import GrowConfig
-from ..config_overrides import common_specs, resolve_config
-from ..errors import ConfigError
-from ..export import export_alpaca
-from ..pipeline import GrowResult, GrowSession, RoundSummary
-from ..teacher.registry import Endpoints, open_teacher
+from .artifacts import artifact_key, drops_text, progress_description, progress_percent, rounds_table, summary_markdown
+from ..core.config import GrowConfig
+from ..core.config_overrides import common_specs, resolve_config
+from ..core.errors import ConfigError
+from ..export.formats import export_alpaca
+from ..grow import GrowResult
+from ..generate.pipeline import GrowSession, RoundSummary
+from ..teacher.backend import Endpoints
+from ..teacher.registry import open_teacher
 
 NIGHTLY = "0 1 * * *"
 
@@ -71,8 +71,8 @@ def export_pool(session: GrowSession) -> Path:
 @task(name="quality-report", cache_policy=NONE)
 def quality_report(run_dir: Path, fail_on_gates: bool) -> Path:
     """report/report.html and its summary as an artifact; failed quality gates fail the run if asked."""
-    from selfinstruct.gates import enforce_gates
-    from selfinstruct.report import build_report, report_markdown  # matplotlib loads only here
+    from ..report.gates import enforce_gates
+    from ..report.html import build_report, report_markdown
 
     result = build_report(run_dir)
     create_markdown_artifact(
@@ -89,7 +89,7 @@ def _grow(**parameters: Any) -> GrowResult:
     config = flow_config(parameters)
     fail_on_gates = bool(parameters.get("fail_on_gates"))
     logger = get_run_logger()
-    with GrowSession(config) as session:
+    with GrowSession(config, publish=export_alpaca) as session:
         logger.info("%s: %d / %d accepted", config.out, session.accepted, config.target)
         progress = create_progress_artifact(
             progress_percent(session.accepted, config.target), key=artifact_key(config.out, "progress"),

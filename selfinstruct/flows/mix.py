@@ -18,7 +18,7 @@ from prefect.cache_policies import NONE
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 
-from ..artifacts import artifact_key
+from .artifacts import artifact_key
 from ..mix import MixResult, mix_run, read_mix_config
 
 MIX_NIGHTLY = "0 3 * * *"  # two hours after grow's 01:00

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..convert.card import front_matter, loading, split_line
-from ..records import ExampleRow
+from ..convert.card import front_matter, loading, split_line, stored_route
+from ..core.records import ExampleRow
 from .config import MixConfig
 
 
@@ -62,3 +62,9 @@ def mix_card(run_dir: Path, title: str, meta: dict[str, Any], rows: list[Example
         *loading(run_dir), "",
     ]
     return "\n".join(text)
+
+
+def mix_run_card(run_dir: Path, title: str) -> str:
+    """README.md of a mix's run directory, from its store."""
+    meta, rows, _ = stored_route(run_dir)
+    return mix_card(run_dir, title, meta, rows)

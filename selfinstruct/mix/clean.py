@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..filters.minhash import MinhashConfig, MinhashIndex, MinhashMatch, Sketched, example_text, sketch_texts, words
 from ..filters.rouge import RougeIndex
-from ..records import ExampleRow
+from ..core.records import ExampleRow
 from .config import DecontaminateConfig, MixDedupConfig
 
 DEDUP_EXACT = "dedup_exact"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..config import build_model, key_line
-from ..errors import ConfigError
+from ..core.config import build_model, key_line
+from ..core.errors import ConfigError
 
 
 class SourceConfig(BaseModel):

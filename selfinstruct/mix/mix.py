@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ..convert.output import write_run_dir
+from .card import mix_run_card
 from ..convert.readers import read_source
-from ..export import jsonl_text
-from ..records import ExampleRow
+from ..export.formats import jsonl_text
+from ..core.records import ExampleRow
 from .clean import DECONTAMINATED, Removed, decontaminate, dedup_rows, eval_index
 from .config import MixConfig
 from .rates import quotas, rate, shares
@@ -121,7 +122,7 @@ def mix_run(config: MixConfig, out: Path) -> MixResult:
     rows, lines, removed = mix_rows(config)
     result = MixResult(out, rows, lines, removed)
     meta = {"mix": config.model_dump_json(), "mixture": json.dumps([vars(line) for line in lines])}
-    files = write_run_dir(out, "mix", rows, [], meta, config.val_fraction, config.seed,
+    files = write_run_dir(out, "mix", rows, [], meta, config.val_fraction, config.seed, mix_run_card,
                           extra={REMOVED_FILE: jsonl_text(item.as_json() for item in removed)})
     result.files = files
     return result

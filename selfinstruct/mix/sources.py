@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
-from ..records import ExampleRow
-from ..store import STORE_NAME, Store
+from ..core.errors import DataError
+from ..core.records import ExampleRow
+from ..core.store import STORE_NAME, Store
 from .config import SourceConfig
 
 

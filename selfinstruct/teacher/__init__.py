@@ -1,6 +1,6 @@
 """Teachers: every backend speaks the OpenAI protocol; backends only manage their server."""
 
-from .base import TeacherReply, TeacherRequest
+from ..core.teacher_records import TeacherReply, TeacherRequest
 from .openai_compat import OpenAITeacher
 from .registry import BACKENDS, open_teacher
 

@@ -1,67 +1,14 @@
-"""What a teacher is asked and what it answers."""
+"""The teacher protocol: what the request cache asks of a client."""
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from pydantic import BaseModel, ConfigDict
-
-from ..config import Api, Decoding
+from ..core.config import Api
+from ..core.teacher_records import TeacherReply, TeacherRequest
 
 if TYPE_CHECKING:
     from .usage import Usage
-
-Stage = Literal["instructions", "classify", "instances", "alpaca"]
-
-
-class TeacherRequest(BaseModel):
-    """One prompt to send. `sample` tells apart requests that would otherwise be identical."""
-
-    model_config = ConfigDict(frozen=True)
-
-    stage: Stage
-    prompt: str
-    decoding: Decoding
-    sample: int = 0
-    # The OpenAI `response_format` object as JSON text (a json_schema for structured replies), else None.
-    response_format: str | None = None
-
-    def cache_key(self, api: Api, model: str) -> str:
-        """Hash of everything that determines the answer: a stored answer is never paid for twice.
-
-        The prompt goes into the hash as raw UTF-8 after a JSON header of the rest: escaping a
-        few-shot prompt of several KB into JSON cost more than the hash itself (measured).
-        """
-        parts: list[object] = [api, model, _decoding_json(self.decoding), self.sample]
-        if self.response_format is not None:  # absent from older keys, so their stored answers still match
-            parts.append(self.response_format)
-        header = json.dumps(parts)
-        digest = hashlib.sha256(header.encode())
-        digest.update(b"\n")
-        digest.update(self.prompt.encode("utf-8", "surrogatepass"))
-        return digest.hexdigest()
-
-
-@functools.lru_cache(maxsize=64)
-def _decoding_json(decoding: Decoding) -> str:
-    # A run has a handful of decodings and asks thousands of keys: dump each once.
-    return decoding.model_dump_json()
-
-
-class TeacherReply(BaseModel):
-    """The text of the first choice with its accounting."""
-
-    model_config = ConfigDict(frozen=True)
-
-    text: str
-    finish_reason: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
-    cached: bool = False
 
 
 class Teacher(Protocol):

@@ -14,9 +14,9 @@ from typing import Any
 
 import openai
 
-from ..errors import TeacherError
-from ..store import BatchRecord, Store
-from .batch import FAILED, BatchResult, PollPacer
+from ..core.errors import TeacherError
+from ..core.store import BatchRecord, Store
+from .batch_runner import FAILED, BatchResult, PollPacer
 from .batch_files import COMPLETION_WINDOW, InputLine
 from .retry import should_retry
 

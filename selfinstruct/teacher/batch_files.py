@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Api
-from ..errors import TeacherError
-from .base import TeacherReply
+from ..core.config import Api
+from ..core.errors import TeacherError
+from ..core.teacher_records import TeacherReply
 from .openai_compat import _read_reply
 from .retry import CLIENT_ERROR, MALFORMED, OTHER, RATE_LIMITED, RETRYABLE_STATUS, SERVER_ERROR, TIMEOUT, BadReply
 

@@ -18,11 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..atomic import write_atomic
-from ..config import VllmOptions
-from ..errors import TeacherUnavailable
-from ..store import BatchRecord, Store
-from .batch import BatchResult, PollPacer
+from ..core.atomic import write_atomic
+from ..core.config import VllmOptions
+from ..core.errors import TeacherUnavailable
+from ..core.store import BatchRecord, Store
+from .batch_runner import BatchResult, PollPacer
 from .batch_files import InputLine
 from .server import _tail
 from .vllm import engine_args

@@ -20,8 +20,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from ..config import Decoding
-from .base import TeacherReply, TeacherRequest
+from ..core.config import Decoding
+from ..core.teacher_records import TeacherReply, TeacherRequest
 
 # One outcome per prompt, in the order sent: its reply, or why its choice was unusable.
 SendBatch = Callable[[list[TeacherRequest]], Awaitable[Sequence[TeacherReply | Exception]]]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..config import Api
-from ..sanitize import replace_lone_surrogates
-from .base import TeacherReply
+from ..core.config import Api
+from ..core.sanitize import replace_lone_surrogates
+from ..core.teacher_records import TeacherReply
 from .retry import EMPTY_CHOICES, MALFORMED, BadReply
 
 def read_reply(content: bytes, api: Api, seconds: float) -> TeacherReply:

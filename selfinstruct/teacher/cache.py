@@ -11,8 +11,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from ..store import Store
-from .base import Teacher, TeacherReply, TeacherRequest
+from ..core.store import Store
+from .base import Teacher
+from ..core.teacher_records import TeacherReply, TeacherRequest
 from .openai_compat import TeacherRequestFailed
 from .usage import Usage
 

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ..errors import TeacherUnavailable
+from ..core.errors import TeacherUnavailable
 from .adaptive import AimdLimit
 from .retry import ENDPOINT_FAULTS, unreachable_cause
 

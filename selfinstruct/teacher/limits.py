@@ -14,7 +14,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from ..errors import TeacherError
+from ..core.errors import TeacherError
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]

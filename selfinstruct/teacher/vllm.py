@@ -11,9 +11,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..config import GrowConfig, VllmOptions
-from ..errors import TeacherUnavailable
-from .registry import Endpoints, attach, register
+from ..core.config import GrowConfig, VllmOptions
+from ..core.errors import TeacherUnavailable
+from .backend import Endpoints, attach
 from .server import LOOPBACK, free_port, managed_server
 
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
@@ -102,7 +102,6 @@ def server_env(model: str, options: VllmOptions) -> dict[str, str]:
     return env
 
 
-@register("vllm")
 @contextlib.contextmanager
 def vllm_backend(config: GrowConfig, run_dir: Path) -> Iterator[Endpoints]:
     if config.base_url:  # one server per GPU or node, each listed as an endpoint

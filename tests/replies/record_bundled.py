@@ -18,12 +18,12 @@ from pathlib import Path
 
 import httpx
 
-from selfinstruct.config import GrowConfig, Decoding
-from selfinstruct.prompts import (
+from selfinstruct.core.config import GrowConfig, Decoding
+from selfinstruct.generate.prompts import (
     alpaca_stop, instance_stops, render_alpaca_prompt, render_classify_prompt, render_instance_prompt,
     render_instruction_prompt,
 )
-from selfinstruct.seeds import DEFAULT_SEEDS, load_seeds
+from selfinstruct.core.seeds import DEFAULT_SEEDS, load_seeds
 
 MODEL = "smollm2-135m llama.cpp"
 ALPACA_MAX_TOKENS = 700  # the configured 3,072 runs for minutes on a CPU; a cut reply is a shape we want too

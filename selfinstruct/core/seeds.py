@@ -21,7 +21,7 @@ from .sanitize import has_lone_surrogate
 
 def _default_seeds() -> Path:
     """Our seed tasks: beside the package in a checkout, under <prefix>/share when installed from a wheel."""
-    checkout = Path(__file__).resolve().parent.parent / "seeds" / "seed_tasks.jsonl"
+    checkout = Path(__file__).resolve().parents[2] / "seeds" / "seed_tasks.jsonl"
     installed = Path(sys.prefix) / "share" / "selfinstruct" / "seeds" / "seed_tasks.jsonl"
     return checkout if checkout.is_file() or not installed.is_file() else installed
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .atomic import write_atomic
-from .export import (
+from ..export.formats import (
     ALPACA_FILE, JSONL_FILE, MESSAGES_FILE, PROMPT_COMPLETION_FILE, PROVENANCE_FILE, TEXT_FILE, TRAIN_FILE,
     VALIDATION_FILE,
 )
 from .gates import GateConfig, GateResult, RunStats, collect_stats, evaluate_gates
-from .trainer_files import DATASET_INFO_FILE, LLAMAFACTORY_NAMES, axolotl_datasets
+from ..export.trainer_files import DATASET_INFO_FILE, LLAMAFACTORY_NAMES, axolotl_datasets
 
-CARD_FILE = "README.md"
 
 # What each exported file holds, in the order the card lists them.
 FILE_NOTES = {
@@ -160,25 +158,6 @@ def _training(present: list[str], system: str | None) -> list[str]:
     return lines if len(lines) > 2 else []
 
 
-def _rows_card(run_dir: Path, title: str) -> str | None:
-    """The card of a convert or mix run directory, from its store; None for a grow run."""
-    from .convert.card import convert_card, stored_meta
-    from .store import ROUTE_KEY, Store
-
-    with Store.open(run_dir) as store:
-        route = store.get_meta(ROUTE_KEY)
-        if route not in ("convert", "mix"):
-            return None
-        meta = stored_meta(store.get_meta, ("convert", "family", "task", "source", "templates_file", "templates",
-                                            "mix", "mixture"))
-        rows, skipped = store.converted_rows(), store.skipped_counts()
-    if route == "mix":
-        from .mix.card import mix_card
-
-        return mix_card(run_dir, title, meta, rows)
-    return convert_card(run_dir, title, meta, rows, skipped)
-
-
 def render_card(stats: RunStats, present: list[str], gates: list[GateResult], system: str | None = None) -> str:
     """The card's markdown; `present` names the files in the run directory it should describe."""
     title = stats.run_dir.resolve().name or "selfinstruct run"
@@ -193,17 +172,9 @@ def render_card(stats: RunStats, present: list[str], gates: list[GateResult], sy
     return "\n".join(lines) + "\n"
 
 
-def write_card(run_dir: Path, stats: RunStats | None = None, gate_config: GateConfig | None = None,
-               title: str | None = None, system: str | None = None) -> Path:
-    """Write README.md describing the run and the exported files now in `run_dir` (`system`: their system turn).
-
-    A conversion's or a mix's run directory gets its own card (templates used, rows left out, the mixture table).
-    """
-    rows_card = _rows_card(run_dir, title or run_dir.resolve().name)
-    if rows_card is not None:
-        return write_atomic(run_dir / CARD_FILE, rows_card)
+def grow_card(run_dir: Path, system: str | None = None, stats: RunStats | None = None,
+              gate_config: GateConfig | None = None) -> str:
+    """README.md of a grow run: the run and the exported files now in `run_dir` (`system`: their system turn)."""
     stats = stats or collect_stats(run_dir)
     present = [name for name in FILE_NOTES if (run_dir / name).is_file()]
-    path = run_dir / CARD_FILE
-    write_atomic(path, render_card(stats, present, evaluate_gates(stats, gate_config), system))
-    return path
+    return render_card(stats, present, evaluate_gates(stats, gate_config), system)

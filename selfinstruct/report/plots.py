@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .atomic import write_atomic
+from ..core.atomic import write_atomic
 from .gates import RunStats
 
 TOP_VERBS = 20

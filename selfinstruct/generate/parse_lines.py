@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .prompts import PROMPT_HEADERS
-from .sanitize import sanitize_text
+from ..core.sanitize import sanitize_text
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,11 @@ from typing import Generic, TypeVar
 
 from .parse_json import find_json, find_json_list, looks_like_json
 from .parse_lines import (
-    Line, drop_trailing_chatter, is_chatter, label_of, numbered_item, split_lines, strip_emphasis,
-    unwrap_prose_fences,
+    Line, drop_trailing_chatter, is_chatter, label_of, numbered_item, split_lines, strip_emphasis, unwrap_prose_fences,
 )
 from .prompts import NO_INPUT
-from .records import Instance
-from .sanitize import sanitize_text
+from ..core.records import Instance
+from ..core.sanitize import sanitize_text
 
 _FIELD_PREFIX = re.compile(r"^\s*(?:task|instruction)\s*\d*\s*[:.]\s*", re.IGNORECASE)
 # A bold category before the task ("**Creative writing:** Write a haiku ..."), as chat models list them.

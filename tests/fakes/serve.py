@@ -11,8 +11,8 @@ from typing import Any
 
 import uvicorn
 
-from ..errors import TeacherUnavailable
-from ..teacher.server import LOOPBACK
+from selfinstruct.core.errors import TeacherUnavailable
+from selfinstruct.teacher.server import LOOPBACK
 
 
 def listening_socket(port: int = 0, backlog: int = 256) -> socket.socket:

@@ -14,10 +14,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomic
+from ..core.atomic import write_atomic
 from .gates import GateConfig, GateResult, RunStats, collect_stats, evaluate_gates
-from .report_plots import write_plots
-from .store import Store
+from .plots import write_plots
+from ..core.store import Store
 
 REPORT_DIR = "report"
 REPORT_FILE = "report.html"

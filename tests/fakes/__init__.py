@@ -1,6 +1,6 @@
 """Test helpers that stand in for the outside world; `FakeTeacher` is an OpenAI-compatible server.
 
-Names are loaded on first use, so `python -m selfinstruct.testing.fake_teacher`
+Names are loaded on first use, so `python -m fakes.fake_teacher`
 does not import its own module twice (runpy warns when a package has already
 imported the module it is asked to run).
 """

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .parse import Parsed, clean_instruction, input_value, label_value
 from .parse_json import find_json, find_json_list
-from .records import Instance
-from .sanitize import sanitize_text
+from ..core.records import Instance
+from ..core.sanitize import sanitize_text
 
 Stage = Literal["instructions", "classify", "instances", "alpaca"]
 

@@ -5,7 +5,8 @@ pipelined: up to `pipeline_rounds` rounds have requests in flight (each streams 
 `rounds.py`), and they commit in order, each in one transaction, after a final pass that decides in a
 fixed order. Round N shows machine demos accepted by round N - pipeline_rounds, which are committed
 before it starts, so a re-run of a crashed round renders the same prompts and finds its stored answers.
-The CLI calls `grow`; the Prefect flow calls `run_rounds` a few minutes at a time.
+The grow route (`selfinstruct.grow`) runs a session to its target; the Prefect flow calls `run_rounds` a few
+minutes at a time.
 """
 
 from __future__ import annotations
@@ -17,29 +18,28 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from .budget import Ledger, Spent, check_cost_budget
-from .config import GrowConfig
-from .errors import ConfigError, TeacherError
-from .export import export_alpaca
-from .filters.base import EMPTY_OUTPUT, MINHASH
-from .filters.heuristics import instruction_checks
-from .filters.dedup_stage import DedupStage
-from .filters.minhash import Sketched
-from .lock import RunLock
+from ..teacher.budget import Ledger, Spent, check_cost_budget
+from ..core.config import GrowConfig
+from ..core.errors import ConfigError, TeacherError
+from ..filters.base import EMPTY_OUTPUT, MINHASH
+from ..filters.heuristics import instruction_checks
+from ..filters.dedup_stage import DedupStage
+from ..filters.minhash import Sketched
+from ..core.lock import RunLock
 from .methods import PromptPlan, plan_alpaca, plan_self_instruct
-from .records import Candidate, Rejection, SeedTask
+from ..core.records import Candidate, Rejection, SeedTask
 from .rounds import CollectedRound, RoundStream
-from .seeds import load_seeds
-from .store import RoundRecord, Store
-from .teacher.base import TeacherReply
-from .teacher.cache import CachedTeacher, ReplyWriter, Usage
-from .teacher.base import Teacher
-from .teacher.batch import batch_teacher
-from .teacher.openai_compat import LLAMA_CPP_PYTHON, OPENAI_SCHEMA, OpenAITeacher
-from .teacher.registry import Endpoints, open_teacher
+from ..core.seeds import load_seeds
+from ..core.store import RoundRecord, Store
+from ..core.teacher_records import TeacherReply
+from ..teacher.cache import CachedTeacher, ReplyWriter, Usage
+from ..teacher.base import Teacher
+from ..teacher.batch import batch_teacher
+from ..teacher.openai_compat import LLAMA_CPP_PYTHON, OPENAI_SCHEMA, OpenAITeacher
+from ..teacher.backend import Endpoints
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +84,15 @@ def seeds_hash(path: Path) -> str:
 
 
 class GrowSession:
-    """An open run directory: store, seeds, and the indexes rebuilt from it."""
+    """An open run directory: store, seeds, and the indexes rebuilt from it.
 
-    def __init__(self, config: GrowConfig):
+    `publish(store, run_dir)` rewrites the run's training file while rounds run (every few seconds at most):
+    the grow route passes the Alpaca export, so a reader of a long run always finds the rows committed so far.
+    """
+
+    def __init__(self, config: GrowConfig, publish: Callable[[Store, Path], object] | None = None):
         self.config = config
+        self.publish = publish
         self.run_dir = config.out
         # Validate the seed file before touching the run directory, so bad input leaves it as it was.
         seeds = load_seeds(config.seeds)
@@ -193,9 +198,9 @@ class GrowSession:
                 window.popleft()
                 summary = self._commit(collected, endpoints)
                 committed += 1
-                if time.monotonic() - exported >= max(EXPORT_INTERVAL, EXPORT_COST_FACTOR * export_cost):
+                if self.publish and time.monotonic() - exported >= max(EXPORT_INTERVAL, EXPORT_COST_FACTOR * export_cost):
                     started = time.monotonic()
-                    export_alpaca(self.store, self.run_dir)
+                    self.publish(self.store, self.run_dir)
                     exported = time.monotonic()
                     export_cost = exported - started
                 if on_round:
@@ -347,31 +352,3 @@ def _without_duplicates(cand: Candidate, sketched: list[Sketched] | None, duplic
     keep = [position for position in range(len(cand.instances)) if position not in dropped]
     kept = cand.model_copy(update={"instances": tuple(cand.instances[position] for position in keep)})
     return kept, None if sketched is None else [sketched[position] for position in keep]
-
-
-@dataclass(frozen=True)
-class GrowResult:
-    accepted: int
-    target: int
-    rounds: int
-    alpaca_path: Path
-    drops: dict[str, int]
-    stopped: str = ""
-    usage: Usage = field(default_factory=Usage)  # this run's requests
-    spent: Spent | None = None  # the run directory's totals
-    dead_letters: dict[str, int] = field(default_factory=dict)  # the run directory's, by error class
-
-
-def grow(config: GrowConfig, on_round: Callable[[RoundSummary], None] | None = None) -> GrowResult:
-    """Grow the run in `config.out` to `config.target` accepted examples; resumes what is there."""
-    with GrowSession(config) as session:
-        rounds = 0
-        try:
-            if session.wants_round(0):
-                with open_teacher(config, session.run_dir) as endpoints:
-                    rounds = session.run_rounds(endpoints, on_round)
-        finally:  # also on Ctrl-C or a teacher failure: the file shows every committed round
-            path = export_alpaca(session.store, session.run_dir)
-        store = session.store
-        return GrowResult(session.accepted, config.target, rounds, path, store.drop_counts(), session.stopped,
-                          session.usage, session.ledger.spent(), store.dead_letter_counts())

@@ -12,7 +12,7 @@ import random
 import re
 from collections.abc import Callable
 
-from ..prompts import (
+from selfinstruct.generate.prompts import (
     _ALPACA_HEADER, _CLASSIFY_HEADER, _INSTANCE_HEADER, _INSTRUCTION_HEADER, _OUTPUT_FIRST_HEADER,
 )
 from . import fake_vocab as v

@@ -15,7 +15,7 @@ import json
 import random
 from dataclasses import dataclass
 
-from ..prompts import NO_INPUT
+from selfinstruct.generate.prompts import NO_INPUT
 
 STYLES = ("plain", "chatty", "code", "json", "mixed")
 _DRAWN = ("plain", "chatty", "code", "json")

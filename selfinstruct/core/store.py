@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import StoreError
 from .records import AlpacaExample, Candidate, ExampleRow, Instance, Rejection, SeedTask
-from .teacher.base import TeacherReply
+from .teacher_records import TeacherReply
 
 STORE_NAME = "selfinstruct.sqlite"
 ROUTE_KEY = "route"  # meta: "convert" or "mix" for run directories of converted rows; absent for a grow run

@@ -14,23 +14,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .config import GrowConfig
-from .filters.base import EMPTY_OUTPUT, ROUGE, STRUCTURED_INVALID, TEACHER_FAILED
-from .filters.dedup_stage import Screened
-from .filters.heuristics import check_instruction
-from .filters.instances import check_task
+from ..core.config import GrowConfig
+from ..filters.base import EMPTY_OUTPUT, ROUGE, STRUCTURED_INVALID, TEACHER_FAILED
+from ..filters.dedup_stage import Screened
+from ..filters.heuristics import check_instruction
+from ..filters.instances import check_task
 from .methods import (
-    PromptPlan,
-    classify_request,
-    instance_request,
-    read_classification,
-    read_generation,
-    read_instances,
+    PromptPlan, classify_request, instance_request, read_classification, read_generation, read_instances,
 )
-from .records import Candidate, Rejection
+from ..core.records import Candidate, Rejection
+from .prompts import prompt_fragments
 from .reply_models import StructuredReplyInvalid
-from .teacher.base import TeacherReply, TeacherRequest
-from .teacher.cache import CachedTeacher
+from ..core.teacher_records import TeacherReply, TeacherRequest
+from ..teacher.cache import CachedTeacher
 
 # Evidence when an instruction is too close to the pool (else None), and the check's record.
 RougeScreen = Callable[[str], "tuple[str | None, Screened]"]
@@ -96,7 +92,8 @@ class RoundStream:
                        limit: int | None = None) -> tuple[Candidate | None, list[Rejection]]:
         """The instance filters and answer checks: the task with the first `limit` instances that pass (None
         when it is dropped as a whole), and a rejection per dropped instance, or one for the task."""
-        outcome = check_task(cand.instruction, cand.instances, cand.is_classification, self.config.filters, cut_off)
+        outcome = check_task(cand.instruction, cand.instances, cand.is_classification, self.config.filters, cut_off,
+                             prompt_fragments())
         if not outcome.task_verdict.keep:
             return None, [Rejection(candidate=cand, reason=outcome.task_verdict.reason or EMPTY_OUTPUT,
                                     detail=outcome.task_verdict.detail)]

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomic
-from .export import ALPACA_FILE, JSONL_FILE, MESSAGES_FILE
+from ..core.atomic import write_atomic
+from .formats import ALPACA_FILE, JSONL_FILE, MESSAGES_FILE
 
 DATASET_INFO_FILE = "dataset_info.json"
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import GrowConfig
-from .errors import ConfigError
-from .prices import cost, price_for
-from .teacher.usage import Usage
+from ..core.config import GrowConfig
+from ..core.errors import ConfigError
+from ..core.prices import cost, price_for
+from .usage import Usage
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import __version__
-from .errors import InputError, SelfInstructError
-from .filters.base import ANSWER_REASONS, INSTANCE_REASONS
-from .filters.rouge import RougeIndex
-from .records import AlpacaExample
-from .store import STORE_NAME, ConfigEntry, Store
+from .. import __version__
+from ..core.errors import InputError, SelfInstructError
+from ..filters.base import ANSWER_REASONS, INSTANCE_REASONS
+from ..filters.rouge import RougeIndex
+from ..core.records import AlpacaExample
+from ..core.store import STORE_NAME, ConfigEntry, Store
 from .verbs import verb_object
 
 def rouge_l_to_nearest(texts: Sequence[str], references: Sequence[str]) -> list[float]:

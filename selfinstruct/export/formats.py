@@ -24,10 +24,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomic
-from .errors import ConfigError, InputError
-from .records import PROVENANCE_KEYS, AlpacaExample, ExampleRow
-from .store import STORE_NAME, Store
+from ..core.atomic import write_atomic
+from ..core.errors import ConfigError
+from ..core.records import PROVENANCE_KEYS, AlpacaExample, ExampleRow
+from ..core.store import Store
 
 ALPACA_FILE = "alpaca_data.json"
 JSONL_FILE = "alpaca_data.jsonl"
@@ -37,6 +37,7 @@ TEXT_FILE = "text.jsonl"
 TRAIN_FILE = "train.parquet"
 VALIDATION_FILE = "validation.parquet"
 PROVENANCE_FILE = "provenance.jsonl"
+CARD_FILE = "README.md"
 
 FORMATS = ("alpaca", "jsonl", "messages", "prompt_completion", "text", "parquet")
 ALL = "all"
@@ -195,33 +196,3 @@ def write_format(name: str, rows: list[ExampleRow], run_dir: Path, val_fraction:
              "text": (TEXT_FILE, lambda: [{"text": to_text(example)} for example in examples])}
     filename, lines = files[name]
     return [write_atomic(run_dir / filename, jsonl_text(lines()))]
-
-
-def write_exports(run_dir: Path, rows: list[ExampleRow], formats: Iterable[str], val_fraction: float = 0.02,
-                  seed: int = 0, system: str | None = None, title: str | None = None) -> list[Path]:
-    """The chosen formats, dataset_info.json, provenance.jsonl and the dataset card README.md from `rows`."""
-    names = resolve_formats(formats)
-    if not 0 <= val_fraction < 1:
-        raise ConfigError("--val-fraction", None, "a fraction in [0, 1)", str(val_fraction))
-    if system is not None and not system.strip():
-        raise ConfigError("--system", None, "a non-empty system prompt, or no --system", repr(system))
-    written = [path for name in names for path in write_format(name, rows, run_dir, val_fraction, seed, system)]
-    # Both read the files just written, and import this module's file names.
-    from .card import write_card
-    from .trainer_files import write_dataset_info
-
-    written += write_dataset_info(run_dir)
-    written.append(write_atomic(run_dir / PROVENANCE_FILE, jsonl_text(provenance_rows(rows))))
-    return [*written, write_card(run_dir, title=title, system=system)]
-
-
-def export_run(run_dir: Path, formats: Iterable[str], val_fraction: float = 0.02, seed: int = 0,
-               instances: str | int | None = None, system: str | None = None) -> list[Path]:
-    """Export a run directory's store: `instances` per task ("all" by default, "first" or N)."""
-    names = resolve_formats(formats)
-    limit = resolve_instances(instances)
-    if not (run_dir / STORE_NAME).is_file():
-        raise InputError(str(run_dir), None, f"a run directory holding {STORE_NAME}", "no store there")
-    with Store.open(run_dir) as store:
-        rows = store.example_rows(limit)
-    return write_exports(run_dir, rows, names, val_fraction, seed, system)

@@ -12,20 +12,21 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .config import Decoding, GrowConfig
-from .filters.base import TRUNCATED
-from .filters.heuristics import usable_instances
+from ..core.config import Decoding, GrowConfig
+from ..filters.base import TRUNCATED
+from ..filters.heuristics import usable_instances
 from .parse import parse_alpaca_tasks, parse_classification, parse_instances, parse_instructions
 from .prompts import (
     alpaca_stop, instance_stops, render_alpaca_prompt, render_classify_prompt, render_instance_prompt,
     render_instruction_prompt, structured_prompt,
 )
-from .records import Candidate, Instance, Rejection, SeedTask
+from ..core.records import Candidate, Instance, Rejection, SeedTask
 from .reply_models import (
-    read_structured_alpaca, read_structured_classification, read_structured_instances,
-    read_structured_instructions, response_format,
+    read_structured_alpaca, read_structured_classification, read_structured_instances, read_structured_instructions,
+    response_format,
 )
-from .teacher.base import Stage, TeacherReply, TeacherRequest
+from ..core.teacher_records import Stage
+from ..core.teacher_records import TeacherReply, TeacherRequest
 
 
 @dataclass(frozen=True)

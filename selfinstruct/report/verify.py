@@ -13,13 +13,13 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import GrowConfig, stored_settings
-from .errors import StoreError, StoreLocked
-from .export import ALPACA_FILE
-from .filters.rouge import RougeIndex
-from .lock import RunLock
-from .records import PROVENANCE_KEYS, AlpacaExample
-from .store import STORE_NAME, Store
+from ..core.config import GrowConfig, stored_settings
+from ..core.errors import StoreError, StoreLocked
+from ..export.formats import ALPACA_FILE
+from ..filters.rouge import RougeIndex
+from ..core.lock import RunLock
+from ..core.records import PROVENANCE_KEYS, AlpacaExample
+from ..core.store import STORE_NAME, Store
 
 _SHOWN = 60  # characters of an instruction quoted in a problem
 SQLITE_HEADER = b"SQLite format 3\x00"

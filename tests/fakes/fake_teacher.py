@@ -11,7 +11,7 @@ be slow, saturated or faulty on purpose:
 
 or as a process, for kill tests:
 
-    python -m selfinstruct.testing.fake_teacher --port 8011 --latency 0.2 --rate-500 0.05
+    python -m fakes.fake_teacher --port 8011 --latency 0.2 --rate-500 0.05
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from typing import Any
 import httpx
 import uvicorn
 
-from ..errors import TeacherUnavailable
-from ..teacher.server import LOOPBACK
+from selfinstruct.core.errors import TeacherUnavailable
+from selfinstruct.teacher.server import LOOPBACK
 from .fake_server import FAULTS, FakeTeacherApp, FakeTeacherConfig, quiet_dropped_connections
 from .serve import listening_socket
 
@@ -133,7 +133,7 @@ def _uvicorn_config(app: FakeTeacherApp, **overrides: Any) -> uvicorn.Config:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m selfinstruct.testing.fake_teacher",
+        prog="python -m fakes.fake_teacher",
         description="Serve the fake OpenAI-compatible teacher on 127.0.0.1 in the foreground.",
     )
     for name, field in FakeTeacherConfig.model_fields.items():

@@ -8,10 +8,11 @@ and answers in the same format, which `parse` reads either way.
 from __future__ import annotations
 
 import re
+from functools import cache
 from collections.abc import Sequence
 
-from .records import Instance, SeedTask
-from .sanitize import sanitize_line, sanitize_text
+from ..core.records import Instance, SeedTask
+from ..core.sanitize import sanitize_line, sanitize_text
 
 NO_INPUT = "<none>"
 
@@ -217,3 +218,32 @@ def _demo_block(text: str) -> str:
     """A multi-line demo field (Alpaca input, output): its lines stay, but none can pose as an item header."""
     text = sanitize_text(text)
     return _ITEM_HEADER.sub(r"\1", text)
+
+
+_WORD = re.compile(r"\w+")
+_CLAUSE = re.compile(r"[.,:;!?\n]")
+# Shorter clauses of our headers ("an input and an output") are ordinary prose an answer may well say.
+_FRAGMENT_MIN_WORDS = 6
+
+
+@cache
+def prompt_fragments() -> tuple[str, ...]:
+    """Clauses of at least six words from our prompt headers, lower-cased with single spaces.
+
+    Read from the rendered prompts, so they follow any change to the wording. An output holds one
+    when it copies the header (case and spacing aside); clauses with digits ("write 20 new tasks")
+    vary per prompt and are left out.
+    """
+    rendered = (
+        render_instruction_prompt([]), render_classify_prompt(""),
+        render_instance_prompt("", False), render_instance_prompt("", True),
+        render_alpaca_prompt([], 20),
+    )
+    fragments: set[str] = set()
+    for prompt in rendered:
+        header = prompt.split("\n\n", 1)[0]
+        for clause in _CLAUSE.split(header.lower()):
+            words = _WORD.findall(clause)
+            if len(words) >= _FRAGMENT_MIN_WORDS and not any(word.isdigit() for word in words):
+                fragments.add(" ".join(clause.split()).strip(" '\"()-"))
+    return tuple(sorted(fragments))

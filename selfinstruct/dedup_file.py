@@ -10,6 +10,7 @@ once, so later candidates are checked against it (Alpaca's loop).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
@@ -17,12 +18,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .atomic import write_atomic
-from .errors import InputError
+from .core.atomic import write_atomic
+from .core.errors import InputError
 from .filters.base import MINHASH, ROUGE
 from .filters.dedup_stage import DedupStage
 from .filters.minhash import MinhashConfig, Sketched
-from .records import Candidate, Instance
+from .core.records import Candidate, Instance
 
 Stage = Literal["rouge", "minhash"]
 STAGES: tuple[Stage, ...] = ("rouge", "minhash")
