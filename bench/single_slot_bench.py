@@ -34,8 +34,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from selfinstruct.config import build_config  # noqa: E402
-from selfinstruct.pipeline import grow  # noqa: E402
+from selfinstruct.core.config import build_config  # noqa: E402
+from selfinstruct.grow import grow  # noqa: E402
 from selfinstruct.teacher.llamacpp import MODEL_ALIAS, bundled_model_path, server_command  # noqa: E402
 from selfinstruct.teacher.server import free_port  # noqa: E402
 
