@@ -228,9 +228,9 @@ class OpenAITeacher:
             result = read(response.content, seconds)
             outcome = None
             if limit is not None:
-                cuts = limit.decreases
+                before = limit.allowed
                 limit.answered(seconds, _longest(result), prompts, in_flight, epoch, started + seconds, kind)
-                if limit.decreases != cuts:
+                if limit.allowed < before:
                     log.info("teacher %s: latency rose, %d prompts in flight at most now", endpoint.base_url,
                              limit.allowed)
             # One line per reply, at DEBUG (bench/single_slot_bench.py reads them): the limit's trace over time.
