@@ -102,7 +102,8 @@ def test_it_starts_modestly_and_doubles_in_slow_start_on_a_wide_server() -> None
     limit = AimdLimit(ceiling=128, start=4)
     assert limit.allowed == 4
     seen = drive(limit, Server(1000), replies=300)
-    assert sorted(set(seen)) == [4, 8, 16, 32, 64, 128]  # doubled once per window
+    steps = sorted(set(seen))  # doubled or, where latency did not move at all with the load, quadrupled per window
+    assert steps[0] == 4 and steps[-1] == 128 and all(b in (2 * a, 4 * a) for a, b in zip(steps, steps[1:-1]))
     assert 128 in seen[:200] and limit.slow_start and limit.decreases == 0  # reached the ceiling without a cut
 
 

@@ -48,6 +48,7 @@ OVERLOAD_FACTOR = 0.5  # on a timeout or a 429
 ADD = 8  # additive increase: a window's step is limit / ADD, at least 1
 STEP = 1.25  # windows whose loads differ by this factor are compared (smaller steps drown in noise)
 FULL = 0.5  # share of a load change that went into latency beyond which the server was already full
+NO_QUEUE = 0.1  # at most this share, slow start quadruples instead of doubling: latency did not move at all
 HOLD_MAX = 32  # windows between probes upward at most, after probes that found no room
 REF_AGE = 32  # windows after which a reference window is too old to compare with
 
@@ -154,6 +155,7 @@ class AimdLimit:
     _hold: int = 0  # windows to wait before the next probe upward
     _next_hold: int = 1
     _probing: bool = False  # the limit was raised since the last comparison or cut
+    _room_queued: float = 1.0  # the share queued by the last comparison that found room
     _full_at: float = float("inf")  # the last load found full: a probe finding room above it resets the hold
 
     def __post_init__(self) -> None:
@@ -202,7 +204,7 @@ class AimdLimit:
         median, busy = statistics.median(self._ratios), self._busy
         self._clear()
         reference = self._reference
-        outcome = None
+        outcome, self._room_queued = None, 1.0
         if reference is not None and reference.age < REF_AGE:
             outcome = self._compare(reference, window, median)
             reference.age += 1
@@ -216,10 +218,10 @@ class AimdLimit:
             # The queue grows with the limit; cut by as much as the latency rose, at most in half.
             self._decrease(max(OVERLOAD_FACTOR, NEAR / median))
         elif busy and (outcome == ROOM if self.slow_start and outcome is not None else median <= NEAR):
-            # Slow start doubles on evidence that more load bought throughput where there is any: the floors
+            # Slow start doubles on evidence that more load bought throughput where there is any (the floors
             # of a server that queued from the first burst on are learned from queued replies and would not
-            # say so.
-            self._grow(window.load)
+            # say so), and quadruples when the latency did not move with the load at all.
+            self._grow(window.load, 4 if self._room_queued < NO_QUEUE else 2)
 
     def _compare(self, reference: _Window, window: _Window, median: float) -> str | None:
         """Compare `window` with `reference`, sent at another load: ACTED when that decided the limit, ROOM
@@ -242,6 +244,7 @@ class AimdLimit:
             self._decrease(min(1.0, reference.load / self.limit))
             return ACTED
         if change > 1:
+            self._room_queued = queued
             if probing and window.load > STEP * self._full_at:
                 self._next_hold, self._full_at = 1, float("inf")  # more room than before: probe freely again
             return ROOM
@@ -263,7 +266,7 @@ class AimdLimit:
             return ACTED
         return COMPARED
 
-    def _grow(self, load: float) -> None:
+    def _grow(self, load: float, factor: int = 2) -> None:
         if self._hold > 0 and not self.slow_start:
             self._hold -= 1
             return
@@ -272,7 +275,8 @@ class AimdLimit:
         # 4 (an idle endpoint takes any batch), so the next limit is 64, not 8.
         # After it, a step of an eighth (at least one prompt): a wide limit cut by a false alarm (a pause of
         # our own) is back within a few windows, and each quarter more is compared with the last.
-        self._set(max(2 * self.limit, 2 * load) if self.slow_start else self.limit + max(1.0, self.limit / ADD))
+        growth = max(factor * self.limit, factor * load) if self.slow_start else self.limit + max(1.0, self.limit / ADD)
+        self._set(growth)
 
     def _decrease(self, factor: float) -> None:
         self._set(self.limit * factor)
