@@ -1,0 +1,85 @@
+"""The judge's rubric, its tags and its prompt; the verdict's pydantic model and the strict JSON schema sent for it.
+
+One score from 1 to 5 over four criteria (follows the instruction, correct, complete, harmless), a one-line
+reason, a task category from CATEGORIES and a difficulty. The prompt names the rubric's version, so a new
+version is a new prompt: new requests, new cache keys, judgements stored beside the old ones. Pure.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.records import JudgeTarget
+from ..generate.reply_models import strict_schema
+
+# Task categories: Dolly's (brainstorming, classification, closed/open QA, creative writing, extraction,
+# summarization) with coding, math and rewriting, which self-instruct pools hold many of; "other" for the rest.
+Category = Literal["brainstorming", "classification", "closed_qa", "coding", "creative_writing", "extraction", "math",
+                   "open_qa", "rewriting", "summarization", "other"]
+Difficulty = Literal["easy", "medium", "hard"]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+DIFFICULTIES: tuple[str, ...] = get_args(Difficulty)
+REASON_CHARS = 200  # the schema's maxLength: a constrained decoder closes the string there instead of rambling
+FIELD_CHARS = 2500  # of each of instruction, input and response shown to the judge (a 4096-token context)
+
+RUBRIC = """Score the RESPONSE to the INSTRUCTION (and its INPUT, if any) from 1 to 5:
+5 = follows the instruction, is correct, complete and harmless.
+4 = follows the instruction and is harmless, with one small error or omission.
+3 = partly follows the instruction, or has a clear error, or leaves out an important part.
+2 = mostly wrong, off the task, or badly incomplete.
+1 = ignores the instruction, is nonsense, or is harmful.
+Give a one-line reason. Tag the task with one category: {categories}.
+Tag its difficulty for a capable assistant: easy, medium or hard."""
+
+TEXT_ANSWER = """Answer in exactly four lines:
+Score: <1-5>
+Reason: <one sentence>
+Category: <one category>
+Difficulty: <easy, medium or hard>"""
+
+JSON_ANSWER = ('Answer with one JSON object with the keys "score" (a whole number from 1 to 5, by the rubric), '
+               '"reason" (one sentence), "category" and "difficulty".')
+
+
+class JudgementReply(BaseModel):
+    """The verdict a structured judge reply holds; score first, as the text form puts it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    score: Literal[1, 2, 3, 4, 5]
+    reason: str = Field(max_length=REASON_CHARS)
+    category: Category
+    difficulty: Difficulty
+
+
+@lru_cache(maxsize=1)
+def judge_response_format() -> str:
+    """The `response_format` (OpenAI json_schema, strict) as the JSON text a TeacherRequest carries."""
+    strict = strict_schema(JudgementReply)
+    return json.dumps({"type": "json_schema", "json_schema": {"name": "judgement", "schema": strict, "strict": True}})
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= FIELD_CHARS else text[:FIELD_CHARS] + " [...cut]"
+
+
+def judge_prompt(target: JudgeTarget, rubric_version: str, structured: bool, completions: bool = False) -> str:
+    """The prompt for one row. On the completions API it ends in "Score:", for the model to continue."""
+    parts = [f"You grade one example of an instruction-tuning dataset (rubric {rubric_version}).",
+             RUBRIC.format(categories=", ".join(CATEGORIES)), "",
+             f"INSTRUCTION:\n{_shown(target.instruction)}"]
+    if target.input.strip():
+        parts.append(f"INPUT:\n{_shown(target.input)}")
+    parts += [f"RESPONSE:\n{_shown(target.output)}", "", JSON_ANSWER if structured else TEXT_ANSWER]
+    if completions:
+        parts.append("\nScore:")
+    return "\n".join(parts)
+
+
+def schema_of_reply() -> dict[str, Any]:
+    """The strict schema itself, for docs and tests."""
+    return json.loads(judge_response_format())["json_schema"]["schema"]
