@@ -220,8 +220,9 @@ def judge_config_from_options(options: dict[str, Any]) -> GrowConfig:
     judge flags (as judge.<name>), then --set."""
     out: Path = options.pop("out")
     config = options.pop("config", None)
+    assigned = dict(parse_assignment(text) for text in options.pop("set", None) or [])
     flags = {f"judge.{name}": value for name, value in options.items() if value is not None}
-    settings = flags | dict(parse_assignment(text) for text in options.pop("set", None) or [])
+    settings = flags | assigned
     where = {f"judge.{name}": _flag(name) for name in JUDGE_FLAGS}
     return resolve_config(config, {"out": out}, settings, named_where=_flag, base=stored_settings_of(out),
                           settings_where=lambda path: where.get(path, f"--set {path}"))

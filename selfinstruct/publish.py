@@ -47,7 +47,7 @@ def export_run(run_dir: Path, formats: Iterable[str], val_fraction: float = 0.02
     if not (run_dir / STORE_NAME).is_file():
         raise InputError(str(run_dir), None, f"a run directory holding {STORE_NAME}", "no store there")
     with Store.open(run_dir) as store:
-        rows, selection = exported_rows(store, limit, rule)
+        rows, selection = exported_rows(store, limit, rule, recorded=False)  # this export's filter, or none
         record_filter(store, rule)
         route = store.get_meta(ROUTE_KEY)
     if selection is not None and on_selection is not None:

@@ -32,6 +32,7 @@ _CATEGORY_LINE = re.compile(_LABEL.format(names=r"task\s+category|category|task\
                             re.IGNORECASE | re.MULTILINE)
 _DIFFICULTY_LINE = re.compile(_LABEL.format(names=r"difficulty(?:\s+level)?|level") + r"(.*)$",
                               re.IGNORECASE | re.MULTILINE)
+_JSON_FIELD = re.compile(r'"(\w+)"\s*:\s*(?:"((?:[^"\\]|\\.)*)"?|([^,"}\n]+))')
 # A number, optionally "out of 5" or "/5", at the start of a value ("4", "4/5", "**4** out of 5", "4.0").
 _NUMBER = re.compile(r"^[\s*_\"'\[(]*(\d+(?:\.\d+)?)[\s*_\"'\])]*(?:(?:/|out\s+of)\s*(\d+))?")
 _SENTENCE_SCORE = re.compile(
@@ -82,7 +83,16 @@ def read_verdict(text: str, prefix: str = "") -> Verdict:
         verdict = _from_json(value)
         if verdict is not None:
             return verdict
+    elif value is None and (fields := _partial_json(text)):
+        verdict = _from_json(fields)  # an object the length limit cut: the fields that arrived whole or in part
+        if verdict is not None:
+            return verdict
     return _from_text(text)
+
+
+def _partial_json(text: str) -> dict[str, str]:
+    """The "key": value pairs of a JSON object cut before its end (a string cut inside is kept as far as it got)."""
+    return {match.group(1): (match.group(2) or match.group(3) or "").strip() for match in _JSON_FIELD.finditer(text)}
 
 
 def _from_json(value: dict[str, Any]) -> Verdict | None:

@@ -98,15 +98,17 @@ def recorded_filter(store: Store) -> ScoreFilter | None:
     return None if text is None else ScoreFilter.model_validate_json(text)
 
 
-def exported_rows(store: Store, instances: int | None = None,
-                  rule: ScoreFilter | None = None) -> tuple[list[ExampleRow], Selection | None]:
-    """The rows a run's files hold: every row with its verdict, then the score filter (`rule`, else the one the
-    last export recorded). With a filter but no judgements, an InputError naming `selfinstruct judge`."""
+def exported_rows(store: Store, instances: int | None = None, rule: ScoreFilter | None = None,
+                  recorded: bool = True) -> tuple[list[ExampleRow], Selection | None]:
+    """The rows a run's files hold: every row with its verdict, then the score filter (`rule`, else with
+    `recorded` the one the last export recorded). With a filter but no judgements, an InputError naming
+    `selfinstruct judge`."""
     rows = store.example_rows(instances)
     judge = store.latest_judge()
     if judge is not None:
         rows = with_judgements(rows, store.judgements(*judge))
-    rule = rule or recorded_filter(store)
+    if rule is None and recorded:
+        rule = recorded_filter(store)
     if rule is None:
         return rows, None
     if judge is None:
