@@ -38,6 +38,9 @@ runner = CliRunner()
     # What a structured request gets back (llama.cpp's grammar keeps to the schema; key order as we ask).
     ('{"score": 4, "reason":"Correct, but it lists two items, not three.", "category":"brainstorming", '
      '"difficulty":"easy"}', Verdict(4, "Correct, but it lists two items, not three.", "brainstorming", "easy")),
+    # The bundled SmolLM2-135M with structured outputs on (recorded 2026-12-02): one word as its reason.
+    ('{"score": 1, "reason":"notable", "category":"brainstorming","difficulty":"hard"}',
+     Verdict(1, "notable", "brainstorming", "hard")),
     # A chat model without structured outputs: a preamble and a fenced object, keys in another case.
     ("Here is my evaluation:\n\n```json\n{\n  \"Score\": 2,\n  \"Reason\": \"The poem does not rhyme.\",\n"
      "  \"Category\": \"Creative Writing\",\n  \"Difficulty\": \"Medium\"\n}\n```\nLet me know if you need more.",
@@ -80,10 +83,15 @@ def test_the_reader_takes_the_shapes_models_write(text: str, expected: Verdict) 
     ('{"reason": "fine", "category": "math"}', "no score in the reply"),
     ("Score: excellent\nReason: well done", "no number after 'Score'"),
     ('{"score": "high", "reason": "x"}', "the score is not a number"),
+    # The bundled model on chat without structured outputs: it writes about the task, no verdict (recorded).
+    ("The task is to create a quiz with five questions on volcanoes for Hana, a barista from the Amalfi Coast, "
+     "with one concrete example.", "no score in the reply"),
+    # The bundled model on the completions API, copying the template's range (recorded 2026-12-02).
+    (" 1-5\nReason: 2.0\nDifficulty: 3.0\nCategory: <one category>", "no number after 'Score'"),
 ])
 def test_a_reply_without_a_usable_score_is_refused_with_the_reason(text: str, detail: str) -> None:
     with pytest.raises(JudgeReplyInvalid) as caught:
-        read_verdict(text)
+        read_verdict(text, "Score:" if text.startswith(" ") else "")
     assert detail in caught.value.detail
 
 
@@ -91,6 +99,11 @@ def test_a_long_reason_is_cut_to_one_line() -> None:
     verdict = read_verdict('{"score": 2, "reason": "' + "word " * 100 + '\\nsecond line", "category": "math", '
                            '"difficulty": "easy"}')
     assert len(verdict.reason) <= 200 and "\n" not in verdict.reason and verdict.reason.endswith("…")
+
+
+def test_template_words_copied_back_are_no_tags() -> None:
+    assert read_verdict("Score: 3\nReason: fine\nCategory: <one category>\nDifficulty: <easy, medium or hard>") == \
+        Verdict(3, "fine", None, None)
 
 
 def test_the_schema_is_strict_and_the_prompt_names_the_rubric_version() -> None:

@@ -34,7 +34,8 @@ _DIFFICULTY_LINE = re.compile(_LABEL.format(names=r"difficulty(?:\s+level)?|leve
                               re.IGNORECASE | re.MULTILINE)
 _JSON_FIELD = re.compile(r'"(\w+)"\s*:\s*(?:"((?:[^"\\]|\\.)*)"?|([^,"}\n]+))')
 # A number, optionally "out of 5" or "/5", at the start of a value ("4", "4/5", "**4** out of 5", "4.0").
-_NUMBER = re.compile(r"^[\s*_\"'\[(]*(\d+(?:\.\d+)?)[\s*_\"'\])]*(?:(?:/|out\s+of)\s*(\d+))?")
+# Not a range: a model copying the template's "Score: 1-5" gave no score.
+_NUMBER = re.compile(r"^[\s*_\"'\[(]*(\d+(?:\.\d+)?)(?!\s*(?:-|–|to)\s*\d)[\s*_\"'\])]*(?:(?:/|out\s+of)\s*(\d+))?")
 _SENTENCE_SCORE = re.compile(
     r"\b(?:rate|rated|rating|score|scored|give|grade)\s+(?:(?:this|it|the\s+response|the\s+answer|this\s+response|"
     r"this\s+example)\s+)?(?:(?:a|an|as|at|of)\s+)?\**(\d(?:\.\d+)?)\**(?:\s*(?:/|out\s+of)\s*(\d+))?",
@@ -176,8 +177,13 @@ def _reason(text: str) -> str:
     return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 1] + "…"
 
 
+def _placeholder(text: str) -> bool:
+    """The template's own words copied back ("<one category>"), not an answer."""
+    return bool(re.search(r"<[^>]*>", text))
+
+
 def _category(text: str | None) -> str | None:
-    if text is None:
+    if text is None or _placeholder(text):
         return None
     words = re.sub(r"[^a-z ]+", " ", text.lower().replace("_", " ").replace("-", " ")).split()
     if not words:
@@ -190,7 +196,7 @@ def _category(text: str | None) -> str | None:
 
 
 def _difficulty(text: str | None) -> str | None:
-    if text is None:
+    if text is None or _placeholder(text):
         return None
     lowered = text.lower()
     if lowered.strip() in DIFFICULTIES:

@@ -35,11 +35,11 @@ RUBRIC = """Score the RESPONSE to the INSTRUCTION (and its INPUT, if any) from 1
 Give a one-line reason. Tag the task with one category: {categories}.
 Tag its difficulty for a capable assistant: easy, medium or hard."""
 
-TEXT_ANSWER = """Answer in exactly four lines:
-Score: <1-5>
-Reason: <one sentence>
-Category: <one category>
-Difficulty: <easy, medium or hard>"""
+TEXT_ANSWER = """Answer in exactly four lines, for example:
+Score: 4
+Reason: The answer is correct but leaves out one of the three items asked for.
+Category: brainstorming
+Difficulty: easy"""
 
 JSON_ANSWER = ('Answer with one JSON object with the keys "score" (a whole number from 1 to 5, by the rubric), '
                '"reason" (one sentence), "category" and "difficulty".')
