@@ -36,7 +36,7 @@ runner = CliRunner()
 
 @pytest.mark.parametrize(("text", "expected"), [
     # What a structured request gets back (llama.cpp's grammar keeps to the schema; key order as we ask).
-    ('{"score": 4, "reason":"Correct, but it lists two items, not three.", "category":"brainstorming", '
+    ('{"reason":"Correct, but it lists two items, not three.", "score": 4, "category":"brainstorming", '
      '"difficulty":"easy"}', Verdict(4, "Correct, but it lists two items, not three.", "brainstorming", "easy")),
     # The bundled SmolLM2-135M with structured outputs on (recorded 2026-12-02): one word as its reason.
     ('{"score": 1, "reason":"notable", "category":"brainstorming","difficulty":"hard"}',
@@ -61,7 +61,9 @@ runner = CliRunner()
      Verdict(1, "The output is empty text.", "open_qa", None)),
     # A bare score on the first line, the reason after it.
     ("5\n\nThe translation is faithful.", Verdict(5, "The translation is faithful.", None, None)),
-    # A completions reply continues the prompt's "Score:" (read with that prefix).
+    # A completions reply continues the prompt's "Reason:" (read with that prefix).
+    (" The sum is right.\nScore: 5\nCategory: math\nDifficulty: easy", Verdict(5, "The sum is right.", "math", "easy")),
+    # ... or a prompt that ended in "Score:".
     (" 4\nReason: Mostly right.\nCategory: math\nDifficulty: easy", Verdict(4, "Mostly right.", "math", "easy")),
     # A JSON reply cut by the length limit: the score arrived before the cut, the reason in part.
     ('{"score": 3, "reason": "The list repeats the same item three ti',
@@ -71,7 +73,7 @@ runner = CliRunner()
      Verdict(4, "Good.", "other", None)),
 ])
 def test_the_reader_takes_the_shapes_models_write(text: str, expected: Verdict) -> None:
-    prefix = "Score:" if text.startswith(" 4\nReason") else ""
+    prefix = "Score:" if text.startswith(" 4\nReason") else "Reason:" if text.startswith(" The sum") else ""
     assert read_verdict(text, prefix) == expected
 
 
@@ -108,7 +110,7 @@ def test_template_words_copied_back_are_no_tags() -> None:
 
 def test_the_schema_is_strict_and_the_prompt_names_the_rubric_version() -> None:
     schema = schema_of_reply()
-    assert schema["required"] == ["score", "reason", "category", "difficulty"]
+    assert schema["required"] == ["reason", "score", "category", "difficulty"]  # the reason first
     assert schema["additionalProperties"] is False
     assert schema["properties"]["score"]["enum"] == [1, 2, 3, 4, 5]
     assert schema["properties"]["category"]["enum"] == list(CATEGORIES)
@@ -117,7 +119,7 @@ def test_the_schema_is_strict_and_the_prompt_names_the_rubric_version() -> None:
 
     target = JudgeTarget(task_id=1, instance=0, instruction="Add the numbers.", input="2, 3", output="5")
     prompt = judge_prompt(target, "rubric-9", structured=False, completions=True)
-    assert "rubric rubric-9" in prompt and "INPUT:\n2, 3" in prompt and prompt.endswith("Score:")
+    assert "rubric rubric-9" in prompt and "INPUT:\n2, 3" in prompt and prompt.endswith("\nReason:")
     assert "INPUT:\n" not in judge_prompt(target.model_copy(update={"input": ""}), "r", structured=True)
 
 

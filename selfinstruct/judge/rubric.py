@@ -1,7 +1,7 @@
 """The judge's rubric, its tags and its prompt; the verdict's pydantic model and the strict JSON schema sent for it.
 
-One score from 1 to 5 over four criteria (follows the instruction, correct, complete, harmless), a one-line
-reason, a task category from CATEGORIES and a difficulty. The prompt names the rubric's version, so a new
+A one-line reason, then one score from 1 to 5 over four criteria (follows the instruction, correct, complete,
+harmless), a task category from CATEGORIES and a difficulty. The prompt names the rubric's version, so a new
 version is a new prompt: new requests, new cache keys, judgements stored beside the old ones. Pure.
 """
 
@@ -23,6 +23,7 @@ Category = Literal["brainstorming", "classification", "closed_qa", "coding", "cr
 Difficulty = Literal["easy", "medium", "hard"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
 DIFFICULTIES: tuple[str, ...] = get_args(Difficulty)
+COMPLETIONS_PREFIX = "Reason:"  # the completions prompt ends with it; the reply continues it
 REASON_CHARS = 200  # the schema's maxLength: a constrained decoder closes the string there instead of rambling
 FIELD_CHARS = 2500  # of each of instruction, input and response shown to the judge (a 4096-token context)
 
@@ -36,22 +37,24 @@ Give a one-line reason. Tag the task with one category: {categories}.
 Tag its difficulty for a capable assistant: easy, medium or hard."""
 
 TEXT_ANSWER = """Answer in exactly four lines, for example:
-Score: 4
 Reason: The answer is correct but leaves out one of the three items asked for.
+Score: 4
 Category: brainstorming
 Difficulty: easy"""
 
-JSON_ANSWER = ('Answer with one JSON object with the keys "score" (a whole number from 1 to 5, by the rubric), '
-               '"reason" (one sentence), "category" and "difficulty".')
+JSON_ANSWER = ('Answer with one JSON object with the keys "reason" (one sentence), "score" (a whole number from 1 '
+               'to 5, by the rubric), "category" and "difficulty".')
 
 
 class JudgementReply(BaseModel):
-    """The verdict a structured judge reply holds; score first, as the text form puts it."""
+    """The verdict a structured judge reply holds. The reason comes first: a model writes the properties in schema
+    order, so its score follows from what it said (with the score first, the bundled 135M model gave 30 of 31 rows
+    a 1, greedily; with the reason first, 19 ones, 2 twos and 10 fives on the same rows, measured 2026-12-02)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    score: Literal[1, 2, 3, 4, 5]
     reason: str = Field(max_length=REASON_CHARS)
+    score: Literal[1, 2, 3, 4, 5]
     category: Category
     difficulty: Difficulty
 
@@ -68,7 +71,7 @@ def _shown(text: str) -> str:
 
 
 def judge_prompt(target: JudgeTarget, rubric_version: str, structured: bool, completions: bool = False) -> str:
-    """The prompt for one row. On the completions API it ends in "Score:", for the model to continue."""
+    """The prompt for one row. On the completions API it ends in "Reason:", for the model to continue."""
     parts = [f"You grade one example of an instruction-tuning dataset (rubric {rubric_version}).",
              RUBRIC.format(categories=", ".join(CATEGORIES)), "",
              f"INSTRUCTION:\n{_shown(target.instruction)}"]
@@ -76,7 +79,7 @@ def judge_prompt(target: JudgeTarget, rubric_version: str, structured: bool, com
         parts.append(f"INPUT:\n{_shown(target.input)}")
     parts += [f"RESPONSE:\n{_shown(target.output)}", "", JSON_ANSWER if structured else TEXT_ANSWER]
     if completions:
-        parts.append("\nScore:")
+        parts.append(f"\n{COMPLETIONS_PREFIX}")
     return "\n".join(parts)
 
 

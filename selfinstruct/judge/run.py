@@ -31,13 +31,12 @@ from ..teacher.cache import CachedTeacher
 from ..teacher.registry import open_teacher
 from ..teacher.usage import Usage
 from .read import JudgeReplyInvalid, Verdict, read_verdict
-from .rubric import judge_prompt, judge_response_format
+from .rubric import COMPLETIONS_PREFIX, judge_prompt, judge_response_format
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONCURRENCY = {"cpu": 4}  # llama.cpp serves one prompt at a time; others batch
 OTHER_CONCURRENCY = 32
-COMPLETIONS_PREFIX = "Score:"  # the completions prompt ends with it; its reply continues it
 
 
 @dataclass
