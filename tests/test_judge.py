@@ -88,12 +88,15 @@ def test_the_reader_takes_the_shapes_models_write(text: str, expected: Verdict) 
     # The bundled model on chat without structured outputs: it writes about the task, no verdict (recorded).
     ("The task is to create a quiz with five questions on volcanoes for Hana, a barista from the Amalfi Coast, "
      "with one concrete example.", "no score in the reply"),
+    # The bundled model on the completions API copying the prompt's example verdict word for word (recorded).
+    (" The answer is correct but leaves out one of the three items asked for.\nScore: 4\nCategory: classification\n"
+     "Difficulty: medium", "copies the prompt's example verdict"),
     # The bundled model on the completions API, copying the template's range (recorded 2026-12-02).
     (" 1-5\nReason: 2.0\nDifficulty: 3.0\nCategory: <one category>", "no number after 'Score'"),
 ])
 def test_a_reply_without_a_usable_score_is_refused_with_the_reason(text: str, detail: str) -> None:
     with pytest.raises(JudgeReplyInvalid) as caught:
-        read_verdict(text, "Score:" if text.startswith(" ") else "")
+        read_verdict(text, "Reason:" if text.startswith(" The answer") else "Score:" if text.startswith(" ") else "")
     assert detail in caught.value.detail
 
 

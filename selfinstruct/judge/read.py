@@ -16,7 +16,7 @@ from typing import Any
 from ..core.sanitize import sanitize_line
 from ..generate.parse_json import find_json
 from ..generate.parse_lines import strip_emphasis
-from .rubric import CATEGORIES, DIFFICULTIES, REASON_CHARS
+from .rubric import CATEGORIES, DIFFICULTIES, EXAMPLE_REASON, REASON_CHARS
 
 SCORE_KEYS = ("score", "rating", "grade", "overall_score", "overall", "final_score")
 REASON_KEYS = ("reason", "explanation", "rationale", "justification", "comment", "feedback")
@@ -75,8 +75,21 @@ class Verdict:
 
 
 def read_verdict(text: str, prefix: str = "") -> Verdict:
-    """The verdict in a reply; `prefix` is prompt text the reply continues (the completions API's "Score:")."""
-    text = prefix + text
+    """The verdict in a reply; `prefix` is prompt text the reply continues (the completions API's "Reason:").
+
+    A verdict whose reason is the prompt's example reason was copied from the prompt, not given: refused.
+    """
+    verdict = _read(prefix + text)
+    if _words(verdict.reason) == _words(EXAMPLE_REASON):
+        raise JudgeReplyInvalid("the reply copies the prompt's example verdict")
+    return verdict
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _read(text: str) -> Verdict:
     value = find_json(text)
     if isinstance(value, list) and value and isinstance(value[0], dict):
         value = value[0]

@@ -36,8 +36,11 @@ RUBRIC = """Score the RESPONSE to the INSTRUCTION (and its INPUT, if any) from 1
 Give a one-line reason. Tag the task with one category: {categories}.
 Tag its difficulty for a capable assistant: easy, medium or hard."""
 
-TEXT_ANSWER = """Answer in exactly four lines, for example:
-Reason: The answer is correct but leaves out one of the three items asked for.
+# The text form's example verdict. A reply repeating its reason copied the example (the bundled model on the
+# completions API did for 31 rows of 31, measured): the reader refuses it.
+EXAMPLE_REASON = "The answer is correct but leaves out one of the three items asked for."
+TEXT_ANSWER = f"""Answer in exactly four lines, for example:
+Reason: {EXAMPLE_REASON}
 Score: 4
 Category: brainstorming
 Difficulty: easy"""
