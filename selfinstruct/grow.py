@@ -51,7 +51,7 @@ def grow(config: GrowConfig, on_round: Callable[[RoundSummary], None] | None = N
         finally:  # also on Ctrl-C or a teacher failure: the file shows every committed round
             path = export_alpaca(session.store, session.run_dir)
         judged = None
-        if config.judge.enabled:
+        if config.judge.enabled and session.accepted:
             judged = judge_store(config, session.store, session.run_dir, on_judged)
             path = export_alpaca(session.store, session.run_dir)  # a recorded --min-score selection reads the scores
         store = session.store
