@@ -4,22 +4,11 @@
 # `pip install axolotl` did not finish resolving its dependencies within ten minutes here, so axolotl is installed
 # without them, plus the packages its data path (schemas, dataset loading, prompt strategies) imports.
 set -euo pipefail
-CACHE="${SELFINSTRUCT_CACHE:-$HOME/.cache/selfinstruct}"
-VENV="$CACHE/axolotl-venv"
-PY="$VENV/bin/python"
+source "$(dirname "$0")/venv_lib.sh"
 CHECK='from axolotl.utils.data.wrappers import get_dataset_wrapper; from axolotl.utils.schemas.datasets import SFTDataset'
-if [ -x "$PY" ] && "$PY" -c "$CHECK" >/dev/null 2>&1; then
-  echo "axolotl venv ok: $VENV" >&2
-  echo "$PY"
-  exit 0
-fi
-echo "building axolotl venv: $VENV" >&2
-mkdir -p "$CACHE"
-rm -rf "$VENV"
-python3 -m venv "$VENV"
-timeout 900 "$PY" -m pip install -q torch==2.13.0 "pydantic==2.12.5" accelerate transformers datasets peft trl \
-  colorama posthog numba pyyaml >&2
-timeout 300 "$PY" -m pip install -q --no-deps "axolotl==0.19.0" >&2
-"$PY" -m pip uninstall -y -q torchvision torchaudio torchcodec >/dev/null 2>&1 || true
-"$PY" -c "$CHECK" >/dev/null 2>&1
-echo "$PY"
+build() {
+  timeout 900 "$PY" -m pip install -q torch==2.13.0 "pydantic==2.12.5" accelerate transformers datasets peft trl \
+    colorama posthog numba pyyaml addict >&2
+  timeout 300 "$PY" -m pip install -q --no-deps "axolotl==0.19.0" >&2
+}
+cached_venv axolotl "$CHECK" build

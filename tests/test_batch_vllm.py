@@ -24,10 +24,9 @@ import pytest
 
 from selfinstruct.core.store import STORE_NAME, Store
 from selfinstruct.teacher.batch_vllm import PID_PREFIX, processes_with_argument
+from tests.cached_venvs import MODEL_DIR, NEEDS_MODEL, needs_venv, venv_python
 
-CACHE = Path(os.environ.get("SELFINSTRUCT_CACHE", Path.home() / ".cache" / "selfinstruct"))
-VLLM_PYTHON = CACHE / "vllm-venv" / "bin" / "python"
-MODEL_DIR = CACHE / "models" / "SmolLM2-135M-Instruct"
+VLLM_PYTHON = venv_python("vllm")
 # The CPU settings measured for this machine (issue 14): loopback message queue, 2 GiB of KV cache.
 VLLM_CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_HOST_IP": "127.0.0.1", "HF_HUB_OFFLINE": "1",
                 "VLLM_NO_USAGE_STATS": "1"}
@@ -36,9 +35,8 @@ RUN_DEADLINE = 1800.0  # seconds for a whole grow: several batches, each loading
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not VLLM_PYTHON.exists(), reason=f"no vLLM CPU venv at {VLLM_PYTHON} (.ci/vllm_env.sh)"),
-    pytest.mark.skipif(not (MODEL_DIR / "config.json").exists(),
-                       reason=f"no SmolLM2 safetensors directory at {MODEL_DIR} (.ci/vllm_env.sh)"),
+    needs_venv("vllm"),
+    NEEDS_MODEL,
 ]
 
 

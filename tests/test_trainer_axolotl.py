@@ -8,8 +8,6 @@ entry keeps the system prompt, the user turn and the answer, and the labels keep
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,20 +16,17 @@ from selfinstruct.export.formats import CARD_FILE
 from selfinstruct.export.formats import ALPACA_FILE, MESSAGES_FILE, user_content
 from selfinstruct.publish import export_run
 from selfinstruct.core.records import AlpacaExample
+from tests.cached_venvs import MODEL_DIR, NEEDS_MODEL, needs_venv, run_json, venv_python
 from tests.test_export import make_run
 
-CACHE = Path(os.environ.get("SELFINSTRUCT_CACHE") or Path.home() / ".cache" / "selfinstruct")
-AXOLOTL_PYTHON = CACHE / "axolotl-venv" / "bin" / "python"
-MODEL_DIR = CACHE / "models" / "SmolLM2-135M-Instruct"
+AXOLOTL_PYTHON = venv_python("axolotl")
 SCRIPT = Path(__file__).with_name("axolotl_load.py")
 SYSTEM = "You are a careful assistant."
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not AXOLOTL_PYTHON.exists(), reason=f"no axolotl venv at {AXOLOTL_PYTHON}: run "
-                       ".ci/axolotl_env.sh"),
-    pytest.mark.skipif(not (MODEL_DIR / "tokenizer.json").is_file(),
-                       reason=f"no model at {MODEL_DIR}: run .ci/build_smollm2_hf.py with the training venv"),
+    needs_venv("axolotl"),
+    NEEDS_MODEL,
 ]
 
 
@@ -44,10 +39,7 @@ def test_the_cards_axolotl_block_loads_every_row_with_labels_on_the_answer(tmp_p
     result = tmp_path / "result.json"
     command = [str(AXOLOTL_PYTHON), str(SCRIPT), "--block", str(block), "--model", str(MODEL_DIR),
                "--out", str(result)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "AXOLOTL_DO_NOT_TRACK": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=run, timeout=1200)
-    assert done.returncode == 0, done.stderr[-4000:]
-    loaded = json.loads(result.read_text(encoding="utf-8"))
+    loaded = run_json(command, result, env={"HF_HUB_OFFLINE": "1", "AXOLOTL_DO_NOT_TRACK": "1"}, cwd=run)
     examples = [AlpacaExample(**row) for row in json.loads((run / ALPACA_FILE).read_text(encoding="utf-8"))]
     chat, alpaca = loaded[MESSAGES_FILE], loaded[ALPACA_FILE]
     assert len(chat) == len(alpaca) == len(examples)

@@ -9,8 +9,6 @@ labels on the answer only. Skips, saying what to run, when the venv or the model
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,20 +16,17 @@ import pytest
 from selfinstruct.export.formats import ALPACA_FILE, user_content
 from selfinstruct.publish import export_run
 from selfinstruct.core.records import AlpacaExample
+from tests.cached_venvs import MODEL_DIR, NEEDS_MODEL, needs_venv, run_json, venv_python
 from tests.test_export import make_run
 
-CACHE = Path(os.environ.get("SELFINSTRUCT_CACHE") or Path.home() / ".cache" / "selfinstruct")
-LF_PYTHON = CACHE / "llamafactory-venv" / "bin" / "python"
-MODEL_DIR = CACHE / "models" / "SmolLM2-135M-Instruct"
+LF_PYTHON = venv_python("llamafactory")
 SCRIPT = Path(__file__).with_name("llamafactory_load.py")
 SYSTEM = "You are a careful assistant."
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not LF_PYTHON.exists(), reason=f"no LLaMA-Factory venv at {LF_PYTHON}: run "
-                       ".ci/llamafactory_env.sh"),
-    pytest.mark.skipif(not (MODEL_DIR / "tokenizer.json").is_file(),
-                       reason=f"no model at {MODEL_DIR}: run .ci/build_smollm2_hf.py with the training venv"),
+    needs_venv("llamafactory"),
+    NEEDS_MODEL,
 ]
 
 
@@ -46,10 +41,7 @@ def load(run: Path, dataset: str, tmp_path: Path) -> list[dict]:
     result = tmp_path / "result.json"
     command = [str(LF_PYTHON), str(SCRIPT), "--run", str(run), "--dataset", dataset, "--model", str(MODEL_DIR),
                "--out", str(result)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1200)
-    assert done.returncode == 0, done.stderr[-4000:]
-    return json.loads(result.read_text(encoding="utf-8"))["rows"]
+    return run_json(command, result, env={"HF_HUB_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1"})["rows"]
 
 
 def exported(run: Path) -> list[AlpacaExample]:

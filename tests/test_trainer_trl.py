@@ -10,8 +10,6 @@ template's headers). Skips, saying what to run, when the venv or the model direc
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,10 +20,9 @@ from selfinstruct.export.formats import MESSAGES_FILE, PROMPT_COMPLETION_FILE
 from selfinstruct.publish import export_run
 from selfinstruct.grow import grow
 from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
+from tests.cached_venvs import MODEL_DIR, NEEDS_MODEL, needs_venv, run_json, venv_python
 
-CACHE = Path(os.environ.get("SELFINSTRUCT_CACHE") or Path.home() / ".cache" / "selfinstruct")
-TRAIN_PYTHON = CACHE / "train-venv" / "bin" / "python"
-MODEL_DIR = CACHE / "models" / "SmolLM2-135M-Instruct"
+TRAIN_PYTHON = venv_python("train")
 SCRIPT = Path(__file__).with_name("trl_train.py")
 STEPS = 20
 SYSTEM = "You are a helpful assistant. Answer the task as asked."
@@ -33,9 +30,8 @@ SYSTEM = "You are a helpful assistant. Answer the task as asked."
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(3600),  # two short CPU fine-tunes; minutes on a quiet machine, far more on a busy one
-    pytest.mark.skipif(not TRAIN_PYTHON.exists(), reason=f"no training venv at {TRAIN_PYTHON}: run .ci/train_env.sh"),
-    pytest.mark.skipif(not (MODEL_DIR / "model.safetensors").is_file(),
-                       reason=f"no model at {MODEL_DIR}: run .ci/build_smollm2_hf.py with the training venv"),
+    needs_venv("train"),
+    NEEDS_MODEL,
 ]
 
 
@@ -52,10 +48,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def train(data: Path, result: Path, *extra: str) -> dict:
     command = [str(TRAIN_PYTHON), str(SCRIPT), "--model", str(MODEL_DIR), "--data", str(data), "--out", str(result),
                "--steps", str(STEPS), "--max-length", "96", *extra]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr[-4000:]
-    return json.loads(result.read_text(encoding="utf-8"))
+    return run_json(command, result, env={"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}, timeout=3600)
 
 
 def assert_trained(result: dict) -> None:

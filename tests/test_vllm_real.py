@@ -10,7 +10,6 @@ and counts, never on text.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -27,10 +26,9 @@ from selfinstruct.generate.pipeline import GrowSession
 from selfinstruct.core.store import Store
 from selfinstruct.teacher.backend import Endpoints
 from selfinstruct.teacher.registry import open_teacher
+from tests.cached_venvs import MODEL_DIR, NEEDS_MODEL, needs_venv, venv_python
 
-CACHE = Path(os.environ.get("SELFINSTRUCT_CACHE") or Path.home() / ".cache" / "selfinstruct")
-VLLM_PYTHON = CACHE / "vllm-venv" / "bin" / "python"
-MODEL_DIR = CACHE / "models" / "SmolLM2-135M-Instruct"
+VLLM_PYTHON = venv_python("vllm")
 ROWS = 20
 # Few rounds in flight: two CPU cores generate about 275 tokens/s, and 16 rounds of 8 generation prompts
 # would queue minutes of work before the first round commits.
@@ -40,15 +38,7 @@ SMALL_RUN = {"target": ROWS, "prompts_per_round": 4, "pipeline_rounds": 2, "conc
 STRUCTURED_ROWS = 5
 
 
-def _missing() -> str | None:
-    if not VLLM_PYTHON.exists():
-        return f"no vLLM CPU venv at {VLLM_PYTHON.parent.parent}: run .ci/vllm_env.sh"
-    if not (MODEL_DIR / "config.json").is_file() or not any(MODEL_DIR.glob("*.safetensors")):
-        return f"no SmolLM2 safetensors directory at {MODEL_DIR}: run .ci/build_smollm2_hf.py"
-    return None
-
-
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(_missing() is not None, reason=_missing() or "")]
+pytestmark = [pytest.mark.slow, needs_venv("vllm"), NEEDS_MODEL]
 
 
 @dataclass(frozen=True)
