@@ -51,8 +51,8 @@ JSON_ANSWER = ('Answer with one JSON object with the keys "reason" (one sentence
 
 class JudgementReply(BaseModel):
     """The verdict a structured judge reply holds. The reason comes first: a model writes the properties in schema
-    order, so its score follows from what it said (with the score first, the bundled 135M model gave 30 of 31 rows
-    a 1, greedily; with the reason first, 19 ones, 2 twos and 10 fives on the same rows, measured 2026-12-02)."""
+    order, so its score follows from what it said (on 31 fake-teacher rows, with the score first the bundled 135M
+    model gave 30 a 1, greedily; with the reason first 19 ones, 2 twos and 10 fives; measured 2026-12-02)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
