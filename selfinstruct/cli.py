@@ -205,8 +205,9 @@ def _judge_parameters() -> list[inspect.Parameter]:
         ("config", Optional[Path], typer.Option(None, help="TOML or JSON file of settings (its [judge] table); "
                                                            "flags override it.")),
         ("set", Optional[list[str]], typer.Option(
-            None, "--set", metavar="SECTION.KEY=VALUE", help="Any other setting, e.g. --set judge.decoding.max_tokens=300 "
-                                                             "or --set judge.rubric_version=mine; TOML value.")),
+            None, "--set", metavar="SECTION.KEY=VALUE",
+            help="Any other setting, e.g. --set judge.decoding.max_tokens=300 or --set judge.rubric_version=mine; "
+                 "TOML value.")),
         ("show_config", bool, typer.Option(False, "--show-config",
                                            help="Print the resolved configuration as JSON and exit.")),
     ]
@@ -453,10 +454,10 @@ class _GrowProgress:
 
     def __init__(self, target: int):
         self.progress = Progress(
-            TextColumn("[bold]growing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(), console=console, transient=False,
         )
-        self.task = self.progress.add_task("grow", total=target, info="starting the teacher…")
+        self.task = self.progress.add_task("growing", total=target, info="starting the teacher…")
         self.drops: dict[str, int] = {}
         self.started = time.perf_counter()
         self.kept = 0
@@ -471,8 +472,8 @@ class _GrowProgress:
 
     def judged(self, done: int, total: int) -> None:
         if self.judge_task is None:
-            self.judge_task = self.progress.add_task("judge", total=total, info="the judge's rows")
-        self.progress.update(self.judge_task, completed=done, info="judged")
+            self.judge_task = self.progress.add_task("judging", total=total, info="rows not yet scored")
+        self.progress.update(self.judge_task, completed=done)
 
     def update(self, summary: RoundSummary) -> None:
         for reason, count in summary.dropped.items():

@@ -651,7 +651,8 @@ class Store:
                        difficulty, request_key, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (task_id, instance, judge_model, rubric_version) DO UPDATE SET
                        score = excluded.score, reason = excluded.reason, category = excluded.category,
-                       difficulty = excluded.difficulty, request_key = excluded.request_key, created = excluded.created""",
+                       difficulty = excluded.difficulty, request_key = excluded.request_key,
+                       created = excluded.created""",
                 (judgement.task_id, judgement.instance, judgement.judge_model, judgement.rubric_version,
                  judgement.score, judgement.reason, judgement.category, judgement.difficulty, judgement.request_key,
                  judgement.created or time.time()))

@@ -48,8 +48,8 @@ class Selection:
         return self.kept + self.below + (0 if self.keep_unjudged else self.unjudged)
 
     def describe(self) -> str:
-        unjudged = (f"{self.unjudged} unjudged kept" if self.keep_unjudged else
-                    f"{self.unjudged} unjudged left out (judge them with `selfinstruct judge`, or pass --keep-unjudged)")
+        unjudged = (f"{self.unjudged} unjudged kept" if self.keep_unjudged else f"{self.unjudged} unjudged left "
+                    "out (judge them with `selfinstruct judge`, or pass --keep-unjudged)")
         return (f"kept {self.kept} of {self.total} rows scored ≥ {self.min_score} by {self.judge_model} "
                 f"({self.rubric_version}); {self.below} below {self.min_score}; {unjudged}")
 
@@ -154,7 +154,8 @@ class JudgeSummary:
 
     @property
     def mean(self) -> float | None:
-        return statistics.fmean(item.judgement.score for item in self.judged) if self.judged else None  # type: ignore[misc]
+        scores = [item.judgement.score for item in self.judged if item.judgement.score is not None]
+        return statistics.fmean(scores) if scores else None
 
     def by_category(self) -> dict[str, list[int]]:
         """Scores per category, commonest category first (None: the judge gave none)."""
