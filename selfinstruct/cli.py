@@ -22,17 +22,19 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .teacher.budget import Spent
-from .core.config import RENAMED, GrowConfig, build_model, read_config_file
-from .core.config_overrides import common_specs, parse_assignment, resolve_config
+from .core.config import RENAMED, GrowConfig, JudgeConfig, build_model, read_config_file
+from .core.config_overrides import SettingSpec, common_specs, model_specs, parse_assignment, resolve_config
 from .core.errors import InputError, SelfInstructError, StoreError, TeacherError
 from .dedup_file import STAGES, dedup_files
 from .core.errors import ConfigError
+from .judge.scores import Selection
 from .publish import export_run
 from .core.seeds import load_seeds
 from .report.gates import GateError, GateResult, enforce_gates
 from .report.verify import verify_run
-from .grow import GrowResult, grow as grow_pool
+from .grow import GrowResult, grow as grow_pool, judge as judge_pool
 from .generate.pipeline import RoundSummary
+from .judge.run import JudgeResult, stored_settings_of
 
 if TYPE_CHECKING:
     from .rebuild import RebuildResult
@@ -123,10 +125,10 @@ def _shown_default(value: Any) -> str | None:
     return str(value)
 
 
-def _grow_parameters() -> list[inspect.Parameter]:
-    """`selfinstruct grow`'s options: one flag per common setting, help and default from GrowConfig."""
+def _setting_parameters(specs: list[SettingSpec]) -> list[inspect.Parameter]:
+    """One flag per setting, help and default from the config model."""
     params = []
-    for spec in common_specs():
+    for spec in specs:
         help_text = spec.description[:1].upper() + spec.description[1:] + "."
         if (shown := _shown_default(spec.default)) is not None:
             help_text += f"  [default: {shown}]"
@@ -134,12 +136,19 @@ def _grow_parameters() -> list[inspect.Parameter]:
         option = typer.Option(None, *names, help=help_text, show_default=False)
         params.append(inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=option,
                                         annotation=Optional[spec.kind]))
+    return params
+
+
+_SET_HELP = ("Any other setting, e.g. --set filters.min_words=5 or --set instruction_decoding.temperature=1; "
+             "the value is TOML (a number, true, a quoted string, a list in brackets); repeat for several.")
+
+
+def _grow_parameters() -> list[inspect.Parameter]:
+    """`selfinstruct grow`'s options: one flag per common setting, help and default from GrowConfig."""
+    params = _setting_parameters(common_specs())
     extra = [
         ("config", Optional[Path], typer.Option(None, help="TOML or JSON file of grow settings; flags override it.")),
-        ("set", Optional[list[str]], typer.Option(
-            None, "--set", metavar="SECTION.KEY=VALUE",
-            help="Any other setting, e.g. --set filters.min_words=5 or --set instruction_decoding.temperature=1; "
-                 "the value is TOML (a number, true, a quoted string, a list in brackets); repeat for several.")),
+        ("set", Optional[list[str]], typer.Option(None, "--set", metavar="SECTION.KEY=VALUE", help=_SET_HELP)),
         ("show_config", bool, typer.Option(False, "--show-config",
                                            help="Print the resolved configuration as JSON and exit.")),
     ]
@@ -168,8 +177,10 @@ def grow(**options: Any) -> None:
         _stop_on_sigterm()
         started = time.perf_counter()
         with _GrowProgress(grow_config.target) as progress:
-            result = grow_pool(grow_config, on_round=progress.update)
+            result = grow_pool(grow_config, on_round=progress.update, on_judged=progress.judged)
         _print_summary(result, time.perf_counter() - started)
+        if result.judged is not None:
+            _print_judged(result.judged)
 
     run_command(action)
 
@@ -178,6 +189,70 @@ def grow(**options: Any) -> None:
 grow.__signature__ = inspect.Signature(_grow_parameters())  # type: ignore[attr-defined]
 grow.__annotations__ = {param.name: param.annotation for param in _grow_parameters()}
 app.command(cls=_GrowCommand)(grow)
+
+
+# `selfinstruct judge`'s named flags: the judge section's settings most runs change (the rest through --set judge.x=y).
+JUDGE_FLAGS: tuple[str, ...] = ("backend", "model", "base_url", "api", "structured", "rubric_version", "concurrency",
+                                "request_timeout", "max_prompts", "max_total_tokens", "max_cost")
+
+
+def _judge_parameters() -> list[inspect.Parameter]:
+    """`selfinstruct judge`'s options: --out, one flag per JUDGE_FLAGS setting of JudgeConfig, --config, --set."""
+    out = typer.Option(..., "--out", help="Run directory whose grown rows to judge.")
+    params = [inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=out, annotation=Path)]
+    params += _setting_parameters(model_specs(JudgeConfig, JUDGE_FLAGS))
+    extra = [
+        ("config", Optional[Path], typer.Option(None, help="TOML or JSON file of settings (its [judge] table); "
+                                                           "flags override it.")),
+        ("set", Optional[list[str]], typer.Option(
+            None, "--set", metavar="SECTION.KEY=VALUE",
+            help="Any other setting, e.g. --set judge.decoding.max_tokens=300 or --set judge.rubric_version=mine; "
+                 "TOML value.")),
+        ("show_config", bool, typer.Option(False, "--show-config",
+                                           help="Print the resolved configuration as JSON and exit.")),
+    ]
+    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+               for name, kind, default in extra]
+    return params
+
+
+def judge_config_from_options(options: dict[str, Any]) -> GrowConfig:
+    """The configuration a `judge` command line means: the run's stored grow settings, the config file, the
+    judge flags (as judge.<name>), then --set."""
+    out: Path = options.pop("out")
+    config = options.pop("config", None)
+    assigned = dict(parse_assignment(text) for text in options.pop("set", None) or [])
+    flags = {f"judge.{name}": value for name, value in options.items() if value is not None}
+    settings = flags | assigned
+    where = {f"judge.{name}": _flag(name) for name in JUDGE_FLAGS}
+    return resolve_config(config, {"out": out}, settings, named_where=_flag, base=stored_settings_of(out),
+                          settings_where=lambda path: where.get(path, f"--set {path}"))
+
+
+def judge(**options: Any) -> None:
+    """Score each grown row of --out with a judge model on our rubric (1-5, a reason, category, difficulty).
+
+    The judge defaults to the run's own teacher (its stored backend, model and URL); rows this judge model has
+    scored on this rubric version are skipped, so a stopped run continues where it stopped. See docs/judge.md.
+    """
+    show_config = options.pop("show_config", False)
+
+    def action() -> None:
+        config = judge_config_from_options(options)
+        if show_config:
+            typer.echo(config.model_dump_json(indent=2))
+            return
+        _stop_on_sigterm()
+        with _JudgeProgress() as progress:
+            result = judge_pool(config, on_judged=progress.update)
+        _print_judged(result)
+
+    run_command(action)
+
+
+judge.__signature__ = inspect.Signature(_judge_parameters())  # type: ignore[attr-defined]
+judge.__annotations__ = {param.name: param.annotation for param in _judge_parameters()}
+app.command()(judge)
 
 
 @app.command()
@@ -250,10 +325,20 @@ def export(
         help="Rows per accepted task: all (every instance a row), first, or a number.")] = "all",
     system: Annotated[Optional[str], typer.Option(
         help="System prompt opening every chat row (messages, prompt_completion).")] = None,
+    min_score: Annotated[Optional[int], typer.Option(
+        help="Keep only rows the judge scored at least this (1-5; the last judge that ran, see `selfinstruct "
+             "judge`). Rows without a score are left out unless --keep-unjudged. Recorded: later grows and "
+             "verify follow it until an export without --min-score.")] = None,
+    keep_unjudged: Annotated[bool, typer.Option(
+        "--keep-unjudged", help="With --min-score: also keep rows the judge has not scored.")] = False,
 ) -> None:
     """Export accepted examples for trainers, with dataset_info.json, provenance.jsonl and the card README.md."""
+    def selected(selection: Selection) -> None:
+        console.print(selection.describe(), highlight=False)
+
     paths = run_command(lambda: export_run(out, format, val_fraction=val_fraction, seed=seed, instances=instances,
-                                           system=system))
+                                           system=system, min_score=min_score, keep_unjudged=keep_unjudged,
+                                           on_selection=selected))
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
 
@@ -369,13 +454,14 @@ class _GrowProgress:
 
     def __init__(self, target: int):
         self.progress = Progress(
-            TextColumn("[bold]growing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(), console=console, transient=False,
         )
-        self.task = self.progress.add_task("grow", total=target, info="starting the teacher…")
+        self.task = self.progress.add_task("growing", total=target, info="starting the teacher…")
         self.drops: dict[str, int] = {}
         self.started = time.perf_counter()
         self.kept = 0
+        self.judge_task: Any = None
 
     def __enter__(self) -> "_GrowProgress":
         self.progress.start()
@@ -383,6 +469,11 @@ class _GrowProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
+
+    def judged(self, done: int, total: int) -> None:
+        if self.judge_task is None:
+            self.judge_task = self.progress.add_task("judging", total=total, info="rows not yet scored")
+        self.progress.update(self.judge_task, completed=done)
 
     def update(self, summary: RoundSummary) -> None:
         for reason, count in summary.dropped.items():
@@ -392,6 +483,39 @@ class _GrowProgress:
         drops = " ".join(f"{reason}={count}" for reason, count in sorted(self.drops.items(), key=lambda kv: -kv[1]))
         info = f"round {summary.round} · {rate:.1f}/min · {_spent_text(summary.spent)} · dropped: {drops or 'none'}"
         self.progress.update(self.task, completed=summary.accepted_total, info=info)
+
+
+class _JudgeProgress:
+    """A rich progress bar of the rows judged in this run."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(TextColumn("[bold]judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=console, transient=False)
+        self.task: Any = None
+
+    def __enter__(self) -> "_JudgeProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task("judge", total=total)
+        self.progress.update(self.task, completed=done)
+
+
+def _print_judged(result: JudgeResult) -> None:
+    usage = result.usage
+    console.print(
+        f"[bold green]judged:[/] {result.scored} rows scored by {result.judge_model} ({result.rubric_version}) in "
+        f"{result.seconds:.0f} s, {result.unjudged} unjudged (no usable verdict in two replies), {result.failed} "
+        f"failed (dead-lettered); {result.scored_before} scored before; {result.left} of {result.rows} rows "
+        f"without a score now" + (f"; stopped: {result.stopped}" if result.stopped else ""), highlight=False)
+    console.print(f"judge requests this run: {usage.requests:,} answered, {usage.cached:,} from the store's cache, "
+                  f"{usage.failed:,} dead-lettered; {usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} "
+                  f"completion tokens; judge total in the run directory: {_spent_text(result.spent)}", highlight=False)
 
 
 def _spent_text(spent: Spent | None) -> str:

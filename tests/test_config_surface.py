@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from selfinstruct.cli import app
 from selfinstruct.core.config import GrowConfig
 from selfinstruct.core.config_overrides import (
-    COMMON_SETTINGS, _without_none, apply_settings, parse_value, setting_paths,
+    COMMON_SETTINGS, NESTED_COMMON, _without_none, apply_settings, parse_value, setting_paths,
 )
 from selfinstruct.core.errors import ConfigError
 from selfinstruct.flows.grow import flow_config, grow as grow_flow
@@ -110,12 +110,23 @@ def test_the_flow_and_the_cli_accept_every_setting_alike() -> None:
 def test_named_flags_and_flow_parameters_are_the_common_settings() -> None:
     command = next(c for c in typer_commands() if c.name == "grow")
     flags = {param.name for param in command.params}
-    assert flags == {*COMMON_SETTINGS, "config", "set", "show_config"}
-    assert set(grow_flow.parameters.properties) == {*COMMON_SETTINGS, "config_file", "settings", "fail_on_gates",
-                                                     "filters"}
+    assert flags == {*COMMON_SETTINGS, *NESTED_COMMON, "config", "set", "show_config"}
+    assert set(grow_flow.parameters.properties) == {*COMMON_SETTINGS, *NESTED_COMMON, "config_file", "settings",
+                                                     "fail_on_gates", "filters"}
     for name in COMMON_SETTINGS:  # help and UI descriptions come from the model
         description = GrowConfig.model_fields[name].description
         assert description and grow_flow.parameters.properties[name]["description"] == description
+    for name, path in NESTED_COMMON.items():
+        assert grow_flow.parameters.properties[name]["description"] == _field(path).description
+
+
+def test_a_nested_common_flag_and_its_flow_parameter_set_the_same_setting() -> None:
+    # `grow --judge` is judge.enabled, as is the flow's `judge` parameter and `--set judge.enabled=true`.
+    assert _cli_config(["--judge"])["judge"]["enabled"] is True
+    assert _cli_config(["--set", "judge.enabled=true"])["judge"]["enabled"] is True
+    assert flow_config({"judge": True}).judge.enabled is True
+    assert _cli_config(["--judge", "--set", "judge.model=m"])["judge"] | {"enabled": False, "model": None} == \
+        json.loads(GrowConfig().judge.model_dump_json())
 
 
 def typer_commands() -> list[Any]:

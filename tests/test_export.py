@@ -139,7 +139,9 @@ def test_provenance_and_card_come_with_every_export(tmp_path: Path) -> None:
         "index": 0, "instruction": EXAMPLES[0].instruction, "teacher": "fake-model", "backend": "openai",
         "method": "self-instruct", "round": 1, "demo_ids": ["s0", "s1"], "prompt_hash": "p1",
         "is_classification": False, "nearest": "Name three fruits.", "nearest_rouge_l": 0.25,
-        "group": "task:4", "instance": 0, "created": None}
+        # No judge has scored this run: the judge's keys are there, empty (tests/test_judge.py fills them).
+        "score": None, "judge_reason": None, "category": None, "difficulty": None, "judge_model": None,
+        "rubric_version": None, "group": "task:4", "instance": 0, "created": None}
     card = (run / CARD_FILE).read_text(encoding="utf-8")
     for expected in ("fake-model", "c0ffee" * 10, "load_dataset(\"json\", data_files=\"alpaca_data.json\"",
                      "path: train.parquet", "`blacklist` | 1", "## Licence", "Distinct root verbs"):

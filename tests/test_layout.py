@@ -17,6 +17,7 @@ STAGES = [
     ("teacher", {"selfinstruct.teacher"}),
     ("filters", {"selfinstruct.filters"}),
     ("generate", {"selfinstruct.generate"}),
+    ("judge", {"selfinstruct.judge"}),
     ("export", {"selfinstruct.export"}),
     ("report", {"selfinstruct.report"}),
     ("routes", {"selfinstruct.grow", "selfinstruct.rebuild", "selfinstruct.dedup_file", "selfinstruct.convert"}),

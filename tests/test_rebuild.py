@@ -81,7 +81,7 @@ def test_a_store_of_an_earlier_schema_is_rebuilt_and_left_as_it_was(teacher: Fak
     with sqlite3.connect(source / "selfinstruct.sqlite") as db:
         config = db.execute("SELECT config FROM configs ORDER BY id DESC LIMIT 1").fetchone()[0]
         db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)", (config,))
-        for table in ("converted", "skipped", "batch_requests", "batches", "configs"):
+        for table in ("converted", "skipped", "batch_requests", "batches", "configs", "judgements"):
             db.execute(f"DROP TABLE {table}")
         db.execute("DELETE FROM migrations WHERE name != 'v1_initial'")
     before = _digests(source)

@@ -53,7 +53,7 @@ def test_store_uses_wal_and_records_migrations(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / STORE_NAME)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert [row[0] for row in db.execute("SELECT name FROM migrations")] == [
-        "v1_initial", "v2_converted_rows", "v3_batches", "v4_config_history"]
+        "v1_initial", "v2_converted_rows", "v3_batches", "v4_config_history", "v5_judgements"]
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 

@@ -23,11 +23,7 @@ AXOLOTL_PYTHON = venv_python("axolotl")
 SCRIPT = Path(__file__).with_name("axolotl_load.py")
 SYSTEM = "You are a careful assistant."
 
-pytestmark = [
-    pytest.mark.slow,
-    needs_venv("axolotl"),
-    NEEDS_MODEL,
-]
+pytestmark = [pytest.mark.slow, needs_venv("axolotl"), NEEDS_MODEL]
 
 
 def test_the_cards_axolotl_block_loads_every_row_with_labels_on_the_answer(tmp_path: Path) -> None:

@@ -23,11 +23,7 @@ LF_PYTHON = venv_python("llamafactory")
 SCRIPT = Path(__file__).with_name("llamafactory_load.py")
 SYSTEM = "You are a careful assistant."
 
-pytestmark = [
-    pytest.mark.slow,
-    needs_venv("llamafactory"),
-    NEEDS_MODEL,
-]
+pytestmark = [pytest.mark.slow, needs_venv("llamafactory"), NEEDS_MODEL]
 
 
 @pytest.fixture(scope="module")

@@ -143,6 +143,62 @@ class VllmOptions(BaseModel):
     cpu_kvcache_gb: int = Field(2, ge=1, description="with cpu: GiB of memory for the KV cache")
 
 
+# The judge reads greedily: one verdict per row, the same on every run. The reason is one line, so a short limit.
+JUDGE_DECODING = Decoding(temperature=0.0, top_p=1.0, max_tokens=200)
+# The label of the built-in rubric (selfinstruct/judge/rubric.py); a new rubric text gets a new label.
+DEFAULT_RUBRIC_VERSION = "rubric-1"
+
+
+class JudgeConfig(BaseModel):
+    """The judge (`[judge]`): a second model that scores each kept row on our rubric and tags it.
+
+    Its teacher: `backend`, `model` and `base_url` when `backend` is given; otherwise the grow's own teacher. Its
+    requests are cached in the run's store like every other, and its budgets count only its own requests.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(
+        False, description="grow: judge the kept rows once the grow stops (only rows not yet judged by this judge "
+                           "model and rubric version)")
+    backend: BackendName | None = Field(
+        None, description="judge backend; default: the grow's backend, model and base_url")
+    model: str | None = Field(
+        None, description="judge model (a GGUF path for cpu, a model name otherwise); with judge.backend unset, "
+                          "the grow's model")
+    base_url: list[str] = Field(
+        default_factory=list, description="judge endpoint(s), OpenAI-compatible; with judge.backend unset, the grow's")
+    api: Api = Field("chat", description="judge API: chat (a verdict as one JSON object) or completions")
+    structured: Structured = Field(
+        "auto", description="ask for the verdict as JSON of our schema (response_format json_schema, strict); "
+                            "auto: on for the chat API; off: read a text verdict (\"Score: 4\\nReason: ...\")")
+    rubric_version: str = Field(
+        DEFAULT_RUBRIC_VERSION, min_length=1,
+        description="label of the rubric, stored with every judgement and written into the judge's prompt: "
+                    "a new label judges every row again (earlier judgements are kept)")
+    decoding: Decoding = Field(JUDGE_DECODING, description="sampling of the judge's replies")
+    concurrency: int | None = Field(
+        None, ge=1, description="judge prompts in flight at most; default 4 for cpu, 32 otherwise")
+    request_timeout: float = Field(120.0, gt=0, description="seconds per judge request")
+    max_prompts: int | None = Field(
+        None, ge=1, description="judge budget over the run directory: judge prompts answered or dead-lettered")
+    max_total_tokens: int | None = Field(
+        None, ge=1, description="judge budget over the run directory: prompt + completion tokens of the judge")
+    max_cost: float | None = Field(
+        None, gt=0, description="judge budget over the run directory: estimated USD of the judge's requests "
+                                "(priced from the grow's prices table)")
+
+    @property
+    def uses_structured(self) -> bool:
+        return self.structured == "on" or (self.structured == "auto" and self.api == "chat")
+
+    @model_validator(mode="after")
+    def _check_structured(self) -> "JudgeConfig":
+        if self.structured == "on" and self.api != "chat":
+            raise ValueError("judge.structured = on needs judge.api = chat: the completions path reads text replies")
+        return self
+
+
 class GrowConfig(BaseModel):
     """Everything `selfinstruct grow` needs: each setting, its default and its description live here only.
 
@@ -219,6 +275,7 @@ class GrowConfig(BaseModel):
     alpaca_decoding: Decoding = Field(ALPACA_TASKS, description="sampling of whole alpaca tasks")
     filters: FilterConfig = Field(FilterConfig(), description="heuristic and near-duplicate filters")
     vllm: VllmOptions = Field(VllmOptions(), description="`vllm serve` options when the vllm backend starts one")
+    judge: JudgeConfig = Field(JudgeConfig(), description="the judge: scores and tags every kept row")
     server_startup_timeout: float = Field(
         300.0, gt=0, description="seconds a server we start (llama.cpp, vLLM) may take to answer; a large model "
                                  "loads for longer")

@@ -33,6 +33,9 @@ COMMON_SETTINGS: tuple[str, ...] = (
     "server_startup_timeout",
 )
 
+# Nested settings with a named flag and flow parameter of their own: the name, then the setting's dotted path.
+NESTED_COMMON: dict[str, str] = {"judge": "judge.enabled"}
+
 
 @dataclass(frozen=True)
 class SettingSpec:
@@ -45,8 +48,24 @@ class SettingSpec:
     description: str
 
 
-def common_specs(names: tuple[str, ...] = COMMON_SETTINGS) -> list[SettingSpec]:
-    return [_spec(name, GrowConfig.model_fields[name]) for name in names]
+def common_specs(names: tuple[str, ...] = COMMON_SETTINGS,
+                 nested: Mapping[str, str] = NESTED_COMMON) -> list[SettingSpec]:
+    """The named flags' settings: `names` of GrowConfig, then the `nested` ones by their own names."""
+    return [_spec(name, GrowConfig.model_fields[name]) for name in names] + [
+        _spec(name, field_at(path)) for name, path in nested.items()]
+
+
+def model_specs(model: type[BaseModel], names: tuple[str, ...]) -> list[SettingSpec]:
+    """Flags for fields of a settings section (e.g. the judge command's, from JudgeConfig)."""
+    return [_spec(name, model.model_fields[name]) for name in names]
+
+
+def field_at(path: str, model: type[BaseModel] = GrowConfig) -> FieldInfo:
+    """The field a dotted path names ("judge.enabled")."""
+    *parents, name = path.split(".")
+    for part in parents:
+        model = _without_none(model.model_fields[part].annotation)
+    return model.model_fields[name]
 
 
 def _spec(name: str, field: FieldInfo) -> SettingSpec:
@@ -144,15 +163,19 @@ def _merged(old: Any, new: Any) -> Any:
 
 def resolve_config(
     config_file: Path | None, named: Mapping[str, Any], settings: Mapping[str, Any], *,
-    named_where: Callable[[str], str], settings_where: Callable[[str], str],
+    named_where: Callable[[str], str], settings_where: Callable[[str], str], base: Mapping[str, Any] | None = None,
 ) -> GrowConfig:
-    """The config file, then the named settings (None: unset), then the dotted ones: one GrowConfig.
+    """`base` (e.g. a run's stored settings), the config file, then the named settings (None: unset; the
+    NESTED_COMMON ones by name), then the dotted ones: one GrowConfig.
 
     An invalid value is reported where it was given: the flag or parameter, the `--set` path, else the
     config file's line.
     """
-    values = with_table_defaults(read_config_file(config_file)) if config_file else {}
-    values.update({key: value for key, value in named.items() if value is not None})
+    values = dict(base or {})
+    values.update(with_table_defaults(read_config_file(config_file)) if config_file else {})
+    values.update({key: value for key, value in named.items() if value is not None and key not in NESTED_COMMON})
+    nested = {NESTED_COMMON[key]: value for key, value in named.items() if value is not None and key in NESTED_COMMON}
+    values = apply_settings(values, nested, "options")
     for path in settings:
         check_renamed({path.split(".")[0]: None}, settings_where(path))
     values = apply_settings(values, settings, "settings")
@@ -162,7 +185,10 @@ def resolve_config(
         for path in reversed(list(settings)):
             if dotted == path or dotted.startswith(path + ".") or path.startswith(dotted + "."):
                 return settings_where(path)
-        if named.get(loc[0]) is not None:
+        for name, path in NESTED_COMMON.items():
+            if dotted == path and named.get(name) is not None:
+                return named_where(name)
+        if named.get(loc[0]) is not None and loc[0] not in NESTED_COMMON:
             return named_where(loc[0])
         if config_file is None:
             return "options"

@@ -78,10 +78,13 @@ class Rejection(BaseModel):
     detail: str = ""
 
 
-# The provenance every grown task carries (the store keeps it per task; verify checks it; provenance.jsonl
-# lists these first for every row, then the row's own keys such as the instance's position).
-PROVENANCE_KEYS = ("teacher", "backend", "method", "round", "demo_ids", "prompt_hash", "is_classification",
-                   "nearest", "nearest_rouge_l")
+# The provenance every grown task carries (the store keeps it per task; verify checks it). provenance.jsonl lists
+# PROVENANCE_KEYS first for every row, then the row's own keys such as the instance's position.
+TASK_PROVENANCE_KEYS = ("teacher", "backend", "method", "round", "demo_ids", "prompt_hash", "is_classification",
+                        "nearest", "nearest_rouge_l")
+# The judge's verdict on each row (selfinstruct/judge), added at export time: None on a row no judge has scored.
+JUDGE_PROVENANCE_KEYS = ("score", "judge_reason", "category", "difficulty", "judge_model", "rubric_version")
+PROVENANCE_KEYS = TASK_PROVENANCE_KEYS + JUDGE_PROVENANCE_KEYS
 
 
 class ExampleRow(BaseModel):
@@ -103,3 +106,40 @@ class ExampleRow(BaseModel):
 
     def alpaca(self) -> AlpacaExample:
         return AlpacaExample(instruction=self.instruction, input=self.input, output=self.output)
+
+
+class Judgement(BaseModel):
+    """The judge's verdict on one exported row (a grown task's instance), or why it has none (`score` None).
+
+    Kept per judge model and rubric version: judging again with another of either adds judgements, never
+    replaces them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_id: int
+    instance: int
+    judge_model: str
+    rubric_version: str
+    score: int | None = Field(None, ge=1, le=5)  # None: unjudged, `reason` says why
+    reason: str = ""
+    category: str | None = None
+    difficulty: str | None = None
+    request_key: str | None = None  # the cache key of the reply it was read from
+    created: float = 0.0
+
+    @property
+    def judged(self) -> bool:
+        return self.score is not None
+
+
+class JudgeTarget(BaseModel):
+    """One row the judge is asked about: a grown task's instance, with the task's id and the instance's position."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: int
+    instance: int
+    instruction: str
+    input: str = ""
+    output: str

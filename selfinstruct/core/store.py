@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import StoreError
-from .records import AlpacaExample, Candidate, ExampleRow, Instance, Rejection, SeedTask
+from .records import AlpacaExample, Candidate, ExampleRow, Instance, Judgement, JudgeTarget, Rejection, SeedTask
 from .teacher_records import TeacherReply
 
 STORE_NAME = "selfinstruct.sqlite"
@@ -168,11 +168,47 @@ def _v4_config_history(db: sqlite3.Connection) -> None:
                    (legacy[0], first, time.time()))
 
 
+def _v5_judgements(db: sqlite3.Connection) -> None:
+    # The judge's verdicts, one per row (a task's instance), judge model and rubric version: another judge or
+    # rubric adds rows beside the old ones. score NULL: the row is unjudged, reason says why.
+    _execute_script(
+        db,
+        """
+        CREATE TABLE judgements (
+            id INTEGER PRIMARY KEY,
+            task_id INTEGER NOT NULL REFERENCES tasks(id),
+            instance INTEGER NOT NULL,
+            judge_model TEXT NOT NULL,
+            rubric_version TEXT NOT NULL,
+            score INTEGER CHECK (score BETWEEN 1 AND 5),
+            reason TEXT NOT NULL,
+            category TEXT,
+            difficulty TEXT,
+            request_key TEXT,
+            created REAL NOT NULL,
+            UNIQUE (task_id, instance, judge_model, rubric_version)
+        );
+        CREATE INDEX judgements_judge ON judgements(judge_model, rubric_version)
+        """
+    )
+
+
 # Ordered, named migrations; the applied ones are recorded in `migrations`.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("v1_initial", _v1), ("v2_converted_rows", _v2), ("v3_batches", _v3_batches),
-    ("v4_config_history", _v4_config_history),
+    ("v4_config_history", _v4_config_history), ("v5_judgements", _v5_judgements),
 ]
+JUDGE_STAGE = "judge"  # the replies' and dead letters' stage of the judge's requests (teacher_records.Stage)
+
+
+TASK_GROUP = "task:"  # the group of a grown task's rows: "task:<id>"
+
+
+def task_row_key(row: ExampleRow) -> tuple[int, int] | None:
+    """(task id, instance position) of a grown task's row (`Store.example_rows`); None for a converted row."""
+    if not row.group.startswith(TASK_GROUP) or not isinstance(row.provenance.get("instance"), int):
+        return None
+    return int(row.group[len(TASK_GROUP):]), row.provenance["instance"]
 
 
 @dataclass(frozen=True)
@@ -316,6 +352,10 @@ class Store:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def delete_meta(self, key: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     # -- the pool -----------------------------------------------------------------------
     def add_seeds(self, seeds: list[SeedTask], seeds_hash: str) -> None:
         """Store the seed tasks once, when the run starts."""
@@ -360,7 +400,7 @@ class Store:
         for task_id, text, is_classification, round_, provenance, created, position, input_, output in rows:
             details = json.loads(provenance) | {"is_classification": bool(is_classification), "round": round_,
                                                 "instance": position, "created": created}
-            out.append(ExampleRow(instruction=text, input=input_, output=output, group=f"task:{task_id}",
+            out.append(ExampleRow(instruction=text, input=input_, output=output, group=f"{TASK_GROUP}{task_id}",
                                   provenance=details))
         return out + self.converted_rows()  # a conversion's or a mix's rows (no instance limit applies)
 
@@ -471,10 +511,14 @@ class Store:
                 (key, stage, prompt, error, time.time()),
             )
 
-    def dead_letter_counts(self) -> dict[str, int]:
-        """Dead letters by error class: the teacher ends each message with it, '... (timeout)'."""
+    def dead_letter_counts(self, stage: str | None = None) -> dict[str, int]:
+        """Dead letters (of one stage when given) by error class: the teacher ends each message with it,
+        '... (timeout)'."""
         counts: Counter[str] = Counter()
-        for (error,) in self._db.execute("SELECT error FROM dead_letters"):
+        query, params = "SELECT error FROM dead_letters", ()
+        if stage is not None:
+            query, params = query + " WHERE stage = ?", (stage,)
+        for (error,) in self._db.execute(query, params):
             found = _ERROR_CLASS.search(error)
             counts[found.group(1) if found else "unknown"] += 1
         return dict(counts.most_common())
@@ -533,11 +577,14 @@ class Store:
                                 (batch_id,))
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
-    def teacher_totals(self) -> tuple[int, int, int]:
-        """(requests, prompt tokens, completion tokens) over every reply and dead letter stored."""
+    def teacher_totals(self, judge: bool = False) -> tuple[int, int, int]:
+        """(requests, prompt tokens, completion tokens) over the replies and dead letters stored: the grow's
+        (every stage but the judge's), or with `judge` the judge's alone; each has its own budget."""
+        where = "stage = ?" if judge else "stage != ?"
         requests, prompt, completion = self._db.execute(
-            "SELECT count(*), sum(prompt_tokens), sum(completion_tokens) FROM replies").fetchone()
-        failed = self._db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+            f"SELECT count(*), sum(prompt_tokens), sum(completion_tokens) FROM replies WHERE {where}",
+            (JUDGE_STAGE,)).fetchone()
+        failed = self._db.execute(f"SELECT count(*) FROM dead_letters WHERE {where}", (JUDGE_STAGE,)).fetchone()[0]
         return requests + failed, prompt or 0, completion or 0
 
     def generated_rounds(self) -> list[tuple[int, str]]:
@@ -586,6 +633,50 @@ class Store:
         )
         return [(text, count, json.loads(provenance)) for text, count, provenance in rows]
 
+    # -- the judge's verdicts ---------------------------------------------------------------------
+    def judge_targets(self) -> list[JudgeTarget]:
+        """Every instance of every accepted task, in export order: the rows a judge scores."""
+        rows = self._db.execute(
+            """SELECT t.id, i.position, t.instruction, i.input, i.output FROM tasks t
+               JOIN instances i ON i.task_id = t.id WHERE t.origin = 'generated' ORDER BY t.id, i.position""")
+        return [JudgeTarget(task_id=task_id, instance=position, instruction=text, input=input_, output=output)
+                for task_id, position, text, input_, output in rows]
+
+    def save_judgement(self, judgement: Judgement) -> None:
+        """One row's verdict for its judge model and rubric version; replaces that judge's earlier one (an
+        unjudged row judged on a later run), never another judge's."""
+        with self._writing() as db:  # one statement: its own transaction
+            db.execute(
+                """INSERT INTO judgements (task_id, instance, judge_model, rubric_version, score, reason, category,
+                       difficulty, request_key, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (task_id, instance, judge_model, rubric_version) DO UPDATE SET
+                       score = excluded.score, reason = excluded.reason, category = excluded.category,
+                       difficulty = excluded.difficulty, request_key = excluded.request_key,
+                       created = excluded.created""",
+                (judgement.task_id, judgement.instance, judgement.judge_model, judgement.rubric_version,
+                 judgement.score, judgement.reason, judgement.category, judgement.difficulty, judgement.request_key,
+                 judgement.created or time.time()))
+
+    def judgements(self, judge_model: str | None = None, rubric_version: str | None = None) -> list[Judgement]:
+        """Stored verdicts (of one judge model and/or rubric version when given), in row order."""
+        query = ("SELECT task_id, instance, judge_model, rubric_version, score, reason, category, difficulty, "
+                 "request_key, created FROM judgements")
+        conditions = [(column, value) for column, value in (("judge_model", judge_model),
+                                                             ("rubric_version", rubric_version)) if value is not None]
+        if conditions:
+            query += " WHERE " + " AND ".join(f"{column} = ?" for column, _ in conditions)
+        query += " ORDER BY task_id, instance, id"
+        return [Judgement(task_id=task_id, instance=instance, judge_model=model, rubric_version=version, score=score,
+                          reason=reason, category=category, difficulty=difficulty, request_key=key, created=created)
+                for task_id, instance, model, version, score, reason, category, difficulty, key, created
+                in self._db.execute(query, tuple(value for _, value in conditions))]
+
+    def latest_judge(self) -> tuple[str, str] | None:
+        """(judge model, rubric version) of the judge that judged last, the one exports and reports read."""
+        row = self._db.execute(
+            "SELECT judge_model, rubric_version FROM judgements ORDER BY created DESC, id DESC LIMIT 1").fetchone()
+        return None if row is None else (row[0], row[1])
+
     # -- converted rows (dataset conversion and mixes) ----------------------------------------
     def add_converted(self, rows: list[ExampleRow], skipped: list[SkippedRow], meta: dict[str, str]) -> None:
         """A conversion's rows, its skipped rows and its metadata, all or nothing."""
@@ -613,6 +704,6 @@ class Store:
 
     def count(self, table: str) -> int:
         if table not in {"replies", "dead_letters", "rejections", "tasks", "rounds", "converted", "skipped",
-                         "batches", "batch_requests"}:
+                         "batches", "batch_requests", "judgements"}:
             raise ValueError(table)
         return self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

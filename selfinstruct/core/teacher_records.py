@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict
 
 from .config import Api, Decoding
 
-Stage = Literal["instructions", "classify", "instances", "alpaca"]
+# "judge": the judge's requests (selfinstruct/judge), cached and budgeted like the grow's but counted apart.
+Stage = Literal["instructions", "classify", "instances", "alpaca", "judge"]
 
 
 class TeacherRequest(BaseModel):

@@ -28,6 +28,7 @@ from ..core.atomic import write_atomic
 from ..core.errors import ConfigError
 from ..core.records import PROVENANCE_KEYS, AlpacaExample, ExampleRow
 from ..core.store import Store
+from ..judge.scores import exported_rows
 
 ALPACA_FILE = "alpaca_data.json"
 JSONL_FILE = "alpaca_data.jsonl"
@@ -56,8 +57,9 @@ PROMPT_NO_INPUT = (
 )
 
 def export_alpaca(store: Store, run_dir: Path) -> Path:
-    """alpaca_data.json from the store, every instance a row: the file a grow keeps up to date."""
-    return write_format("alpaca", store.example_rows(), run_dir)[0]
+    """alpaca_data.json from the store, every instance a row (within the score filter a `--min-score` export
+    recorded): the file a grow keeps up to date."""
+    return write_format("alpaca", exported_rows(store)[0], run_dir)[0]
 
 
 def user_content(example: AlpacaExample) -> str:

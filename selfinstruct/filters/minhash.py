@@ -149,9 +149,16 @@ def _distinct_per_text(ids: np.ndarray, per_text: np.ndarray) -> tuple[np.ndarra
     return ids[first], np.bincount(text[first], minlength=len(per_text))
 
 
-_POSITION_MULTIPLIERS = np.array(  # odd 64-bit constants, one per position in a k-gram
-    [((0x9E3779B97F4A7C15 * (2 * j + 1)) & _MASK64) | 1 for j in range(_MAX_SHINGLE_WORDS)], dtype=np.uint64
-)
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+# Odd 64-bit constants, one per position in a k-gram. Scrambled, not in arithmetic progression: with M_j linear
+# in j, M0 + M3 = M1 + M2, so "a b b a" and "b a a b" got one id (found by the property test).
+_POSITION_MULTIPLIERS = np.array([_splitmix64(j) | 1 for j in range(_MAX_SHINGLE_WORDS)], dtype=np.uint64)
 
 
 def _mix64(h: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ See docs/prefect.md.
 # No `from __future__ import annotations`: Prefect builds its parameter model from the real annotations.
 import inspect
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
@@ -35,7 +36,8 @@ from ..core.config import GrowConfig
 from ..core.config_overrides import common_specs, resolve_config
 from ..core.errors import ConfigError
 from ..export.formats import export_alpaca
-from ..grow import GrowResult
+from ..grow import GrowResult, judge as judge_run
+from ..judge.run import JudgeResult
 from ..generate.pipeline import GrowSession, RoundSummary
 from ..teacher.backend import Endpoints
 from ..teacher.registry import open_teacher
@@ -66,6 +68,16 @@ def grow_rounds(session: GrowSession, endpoints: Endpoints, summaries: list[Roun
 def export_pool(session: GrowSession) -> Path:
     """alpaca_data.json from the store (also when the target was already reached and no round ran)."""
     return export_alpaca(session.store, session.run_dir)
+
+
+@task(name="judge-rows", cache_policy=NONE)
+def judge_rows(config: GrowConfig) -> JudgeResult:
+    """The judge's scores of the rows it has not scored (judge.enabled); resumable like the grow's rounds."""
+    result = judge_run(config)
+    get_run_logger().info("%s: judge %s (%s) scored %d rows, %d unjudged, %d failed; %d without a score%s",
+                          config.out, result.judge_model, result.rubric_version, result.scored, result.unjudged,
+                          result.failed, result.left, f"; {result.stopped}" if result.stopped else "")
+    return result
 
 
 @task(name="quality-report", cache_policy=NONE)
@@ -120,6 +132,8 @@ def _grow(**parameters: Any) -> GrowResult:
                             session.stopped, session.usage, session.ledger.spent(), store.dead_letter_counts())
         logger.info("%s: %d / %d accepted; %s", config.out, result.accepted, config.target,
                     result.stopped or "stopped")
+    if config.judge.enabled:  # after the grow's teacher is stopped, as `grow --judge` does (see grow.grow)
+        result = replace(result, judged=judge_rows(config))
     quality_report(config.out, fail_on_gates)
     return result
 

@@ -235,18 +235,9 @@ class GrowSession:
     def _teacher(self, endpoints: Endpoints) -> Teacher:
         check_cost_budget(self.config, endpoints.model)
         self.ledger.model = endpoints.model
-        config = self.config
-        if config.batch:
-            return batch_teacher(config, endpoints, self.store, self.run_dir)
-        return OpenAITeacher(
-            base_urls=endpoints.base_urls, model=endpoints.model, api=config.api or "chat",
-            api_key=endpoints.api_key, timeout=config.request_timeout, max_attempts=config.max_attempts,
-            concurrency=config.concurrency or 1, requests_per_minute=config.requests_per_minute,
-            tokens_per_minute=config.tokens_per_minute, failure_window=config.failure_window,
-            failure_threshold=config.failure_threshold, batch_prompts=config.batch_prompts or 1,
-            retry_budget=config.retry_budget, adaptive=config.adaptive_concurrency,
-            schema_dialect=LLAMA_CPP_PYTHON if config.backend == "cpu" else OPENAI_SCHEMA,
-        )
+        if self.config.batch:
+            return batch_teacher(self.config, endpoints, self.store, self.run_dir)
+        return direct_teacher(self.config, endpoints)
 
     async def _collect(self, teacher: Teacher, number: int) -> CollectedRound:
         stream = RoundStream(self.config, self.checks, lambda text: self.dedup.screen(text))
@@ -340,6 +331,19 @@ class GrowSession:
                 "nearest": cand.nearest, "nearest_rouge_l": cand.nearest_rouge_l,
             }
         return provenance
+
+
+def direct_teacher(config: GrowConfig, endpoints: Endpoints) -> OpenAITeacher:
+    """The client of `endpoints` with the config's limits and retries (the judge's requests take it too)."""
+    return OpenAITeacher(
+        base_urls=endpoints.base_urls, model=endpoints.model, api=config.api or "chat",
+        api_key=endpoints.api_key, timeout=config.request_timeout, max_attempts=config.max_attempts,
+        concurrency=config.concurrency or 1, requests_per_minute=config.requests_per_minute,
+        tokens_per_minute=config.tokens_per_minute, failure_window=config.failure_window,
+        failure_threshold=config.failure_threshold, batch_prompts=config.batch_prompts or 1,
+        retry_budget=config.retry_budget, adaptive=config.adaptive_concurrency,
+        schema_dialect=LLAMA_CPP_PYTHON if config.backend == "cpu" else OPENAI_SCHEMA,
+    )
 
 
 def _without_duplicates(cand: Candidate, sketched: list[Sketched] | None, duplicates: tuple[tuple[int, str], ...],

@@ -92,8 +92,7 @@ def reply_model(stage: Stage, is_classification: bool = False) -> type[_Reply]:
 
 def json_schema(stage: Stage, is_classification: bool = False) -> dict[str, Any]:
     """The stage's JSON schema in the subset strict mode takes: no $refs, every property required, no extras."""
-    schema = reply_model(stage, is_classification).model_json_schema()
-    strict = _strict(_inline_refs(schema, schema.pop("$defs", {})))
+    strict = strict_schema(reply_model(stage, is_classification))
     if stage != "classify":
         # At least one item: allowed an empty list, the bundled model answered `{"instructions": []}` to nearly
         # every prompt (measured: 1 task in 26 rounds).
@@ -115,6 +114,13 @@ def response_format(stage: Stage, is_classification: bool = False, max_items: in
         (key,) = schema["properties"]
         schema["properties"][key]["maxItems"] = max_items
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A pydantic model's JSON schema in the subset strict mode takes: $refs inlined, every property required,
+    no extra properties, no titles."""
+    schema = model.model_json_schema()
+    return _strict(_inline_refs(schema, schema.pop("$defs", {})))
 
 
 def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:

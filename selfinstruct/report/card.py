@@ -29,7 +29,8 @@ FILE_NOTES = {
     TRAIN_FILE: "train split (parquet)",
     VALIDATION_FILE: "validation split (parquet)",
     DATASET_INFO_FILE: "LLaMA-Factory dataset entries for the Alpaca and chat files (`dataset_dir` = this folder)",
-    PROVENANCE_FILE: "per example: teacher, method, round, demo seeds, prompt hash, nearest pool instruction",
+    PROVENANCE_FILE: "per example: teacher, method, round, demo seeds, prompt hash, nearest pool instruction; the "
+                     "judge's score, reason, category and difficulty when a judge scored the run",
 }
 TOP_VERBS = 10
 
@@ -109,6 +110,38 @@ def _diversity(stats: RunStats) -> list[str]:
     ]
 
 
+def _judge(stats: RunStats) -> list[str]:
+    """The judge's verdicts: who judged on which rubric, the score distribution, mean, categories, the filter."""
+    judge = stats.judge
+    if judge is None:
+        return []
+    mean = "n/a" if judge.mean is None else f"{judge.mean:.2f}"
+    lines = [
+        "## Judge", "",
+        f"Rows scored by **{judge.judge_model}** on selfinstruct's rubric `{judge.rubric_version}` (1–5: follows the "
+        "instruction, correct, complete, harmless; with a one-line reason, a task category and a difficulty): "
+        f"{len(judge.judged)} of {judge.rows} rows scored, {len(judge.unjudged)} unjudged (no usable verdict in two "
+        f"replies), {judge.not_judged} not judged yet. Mean score **{mean}**. Each row's score, reason and tags "
+        f"are in `{PROVENANCE_FILE}`.", "",
+        "| score | rows |", "|---:|---:|", *(f"| {score} | {count} |" for score, count in
+                                           sorted(judge.distribution.items(), reverse=True)), "",
+        "| category | rows | mean score |", "|---|---:|---:|",
+        *(f"| {category} | {len(scores)} | {sum(scores) / len(scores):.2f} |"
+          for category, scores in judge.by_category().items()), "",
+        "- Difficulty: " + (", ".join(f"{level} {count}" for level, count in judge.difficulties().items()) or "none"),
+    ]
+    lines += [f"- Also in the store: {model} (`{version}`) scored {count} rows" for model, version, count
+              in judge.other_judges]
+    rule = judge.selection
+    if rule is not None:
+        passing = sum(count for score, count in judge.distribution.items() if score >= rule.min_score)
+        unscored = len(judge.unjudged) + judge.not_judged
+        lines.append(f"- The exported files keep only rows scored ≥ {rule.min_score} ({passing} of {judge.rows} "
+                     f"rows), and {'also' if rule.keep_unjudged else 'not'} the {unscored} rows without a score "
+                     "(`selfinstruct export --min-score`)")
+    return lines
+
+
 def _gates(results: list[GateResult]) -> list[str]:
     if not results:
         return []
@@ -165,7 +198,8 @@ def render_card(stats: RunStats, present: list[str], gates: list[GateResult], sy
         *_front_matter(stats, present), "", f"# {title}", "",
         f"Synthetic instruction-following data ({stats.rows} rows from {stats.accepted} tasks) grown from seed "
         f"tasks by a teacher LLM with selfinstruct {stats.version}, in the Self-Instruct / Alpaca manner.", "",
-        *_made(stats), "", *_counts(stats), "", *_diversity(stats), "", *_gates(gates), "", *_licence(stats), "",
+        *_made(stats), "", *_counts(stats), "", *_diversity(stats), "",
+        *([*_judge(stats), ""] if stats.judge is not None else []), *_gates(gates), "", *_licence(stats), "",
         *_loading(present), "", *_training(present, system), "",
         "Root verbs and objects come from a word-list heuristic; see the project's docs/report.md for its limits.",
     ]

@@ -23,6 +23,7 @@ from ..filters.base import ANSWER_REASONS, INSTANCE_REASONS
 from ..filters.rouge import RougeIndex
 from ..core.records import AlpacaExample
 from ..core.store import STORE_NAME, ConfigEntry, Store
+from ..judge.scores import JudgeSummary, judge_summary
 from .verbs import verb_object
 
 def rouge_l_to_nearest(texts: Sequence[str], references: Sequence[str]) -> list[float]:
@@ -51,6 +52,7 @@ class RunStats:
     version: str = __version__
     # Every configuration that committed rounds, oldest first; `config` is the last of them.
     config_history: tuple[ConfigEntry, ...] = ()
+    judge: JudgeSummary | None = None  # the last judge's verdicts, when a judge has scored the run
 
     @property
     def accepted(self) -> int:
@@ -143,6 +145,7 @@ def collect_stats(run_dir: Path) -> RunStats:
             records=store.generated_records(), rounds=store.round_stats(), drops=store.drop_counts(),
             pairs=[verb_object(example.instruction) for example in examples],
             rouge_to_seed=rouge_l_to_nearest([example.instruction for example in examples], seeds),
+            judge=judge_summary(store),
         )
 
 
@@ -163,8 +166,12 @@ class GateConfig(BaseModel):
     max_answer_check_share: float | None = Field(
         0.5, ge=0, le=1, description="answers dropped by the instance filters and answer checks / answers that "
                                      "reached them: above it the teacher's answers are mostly junk")
+    min_mean_judge_score: float | None = Field(
+        3.0, ge=1, le=5, description="mean score the judge gave the rows it scored (1-5); listed once a judge has "
+                                     "scored the run (`selfinstruct judge`)")
     min_examples: int = Field(
-        20, ge=0, description="below this many accepted examples the share and diversity gates are not judged")
+        20, ge=0, description="below this many accepted examples (judged rows, for the judge's gate) the share, "
+                              "diversity and judge gates are not judged")
 
 
 class GateResult(BaseModel):
@@ -245,7 +252,18 @@ def evaluate_gates(source: Path | RunStats, config: GateConfig | None = None) ->
             results.append(_skipped(name, limit, stats, config))
         else:
             results.append(_judge(name, value, limit, at_least, what))
+    if stats.judge is not None and config.min_mean_judge_score is not None:
+        results.append(_judge_gate(stats.judge, config.min_mean_judge_score, config.min_examples))
     return results
+
+
+def _judge_gate(judge: JudgeSummary, limit: float, min_examples: int) -> GateResult:
+    """The judge's mean score: only over the rows it scored, and only once it has scored enough of them."""
+    name = "min_mean_judge_score"
+    if len(judge.judged) < min_examples:
+        return GateResult(name=name, passed=True, value=None, limit=limit,
+                          message=f"{name}: not judged on {len(judge.judged)} scored rows (fewer than {min_examples})")
+    return _judge(name, judge.mean, limit, True, f"mean judge score ({judge.judge_model}, {judge.rubric_version})")
 
 
 def failed_gates(results: list[GateResult]) -> list[GateResult]:

@@ -40,7 +40,16 @@ FIGURES = {
               "expected as the pool fills; a sudden new reason points at the teacher or the parser."),
     "throughput": ("Throughput",
                    "Cumulative accepted examples over the rounds' own time, and each round's accepted per minute."),
+    "scores": ("Judge scores",
+               "Rows by the score the judge gave them (1-5 on the rubric in docs/judge.md), and rows it left without "
+               "one: unjudged (no usable verdict in two replies) or not judged yet. A judge is a model, not a check: "
+               "read its lowest-scored rows below before trusting the distribution."),
+    "categories": ("Judge scores by category",
+                   "The judge's task category of each row, its rows stacked by score. A category with many low scores "
+                   "is one the teacher handles badly (or the judge does)."),
 }
+JUDGE_FIGURES = ("scores", "categories")
+LOWEST_SAMPLES = 10
 
 CSS = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2933;background:#f5f7fa;margin:0}
@@ -91,7 +100,16 @@ def summary_figures(stats: RunStats) -> list[tuple[str, str, str]]:
         ("verb–noun pairs", f"{stats.distinct_pairs}", "distinct"),
         ("ROUGE-L to seed", "n/a" if mean_rouge is None else f"{mean_rouge:.3f}", "mean, nearest seed"),
         ("empty inputs", _percent(stats.empty_input_share), "of accepted examples"),
+        *_judge_figures(stats),
     ]
+
+
+def _judge_figures(stats: RunStats) -> list[tuple[str, str, str]]:
+    judge = stats.judge
+    if judge is None:
+        return []
+    return [("judge score", "n/a" if judge.mean is None else f"{judge.mean:.2f}",
+             f"mean of {len(judge.judged)} of {judge.rows} rows · {judge.judge_model}")]
 
 
 def _identity(stats: RunStats) -> str:
@@ -158,6 +176,34 @@ def _first_output(row: dict[str, Any]) -> str:
     return str(instances[0].get("output", "")) if instances and isinstance(instances[0], dict) else ""
 
 
+def _figure_html(name: str, src: str) -> str:
+    return (f"<h2>{escape(FIGURES[name][0])}</h2><figure><img src=\"{escape(src)}\" alt=\"{escape(FIGURES[name][0])}\">"
+            f"<figcaption>{escape(FIGURES[name][1])}</figcaption></figure>")
+
+
+def _judge_html(stats: RunStats, images: dict[str, str]) -> str:
+    """The judge's figures and its lowest-scored rows, with their reasons."""
+    judge = stats.judge
+    if judge is None:
+        return ""
+    mean = "n/a" if judge.mean is None else f"{judge.mean:.2f}"
+    intro = (f"<h2>Judge</h2><p class=\"meta\">judge <code>{escape(judge.judge_model)}</code> · rubric "
+             f"<code>{escape(judge.rubric_version)}</code> · {len(judge.judged)} of {judge.rows} rows scored · "
+             f"{len(judge.unjudged)} unjudged · mean {mean}</p>")
+    figures = "".join(_figure_html(name, images[name]) for name in JUDGE_FIGURES if name in images)
+    rows = "".join(
+        f"<tr><td>{item.judgement.score}</td><td>{escape(item.judgement.category or '')}<br>"
+        f"{escape(item.judgement.difficulty or '')}</td><td class=\"text\">{_cut(item.target.instruction)}"
+        f"{'<br><br>' + _cut(item.target.input) if item.target.input else ''}</td>"
+        f"<td class=\"text\">{_cut(item.target.output)}</td><td class=\"text\">{_cut(item.judgement.reason)}</td></tr>"
+        for item in judge.lowest(LOWEST_SAMPLES))
+    table = ("<h3>Lowest-scored rows</h3><table class=\"samples\"><colgroup><col style=\"width:6%\">"
+             "<col style=\"width:12%\"><col style=\"width:30%\"><col style=\"width:28%\"><col style=\"width:24%\">"
+             "</colgroup><tr><th>score</th><th>tags</th><th>instruction (input)</th><th>output</th>"
+             f"<th>judge's reason</th></tr>{rows}</table>") if rows else ""
+    return intro + figures + table
+
+
 def report_html(stats: RunStats, gates: list[GateResult], images: dict[str, str],
                 samples: dict[str, list[dict[str, Any]]]) -> str:
     """The whole page; `images` maps figure names to paths relative to the HTML file."""
@@ -165,16 +211,14 @@ def report_html(stats: RunStats, gates: list[GateResult], images: dict[str, str]
     cards = "".join(f'<div class="card"><div class="label">{escape(label)}</div><div class="value">{escape(value)}'
                     f'</div><div class="note">{escape(note)}</div></div>'
                     for label, value, note in summary_figures(stats))
-    figures = "".join(
-        f"<h2>{escape(FIGURES[name][0])}</h2><figure><img src=\"{escape(src)}\" alt=\"{escape(FIGURES[name][0])}\">"
-        f"<figcaption>{escape(FIGURES[name][1])}</figcaption></figure>" for name, src in images.items())
+    figures = "".join(_figure_html(name, src) for name, src in images.items() if name not in JUDGE_FIGURES)
     return (
         f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
         f"content=\"width=device-width,initial-scale=1\"><title>selfinstruct report: {title}</title>"
         f"<style>{CSS}</style></head><body><main><h1>selfinstruct report: {title}</h1>"
         f"<p class=\"meta\">{_identity(stats)}</p>{_config_html(stats)}<div class=\"cards\">{cards}</div>"
         f"{_gates_html(gates)}"
-        f"{figures}{_samples_html(samples, stats.drops)}</main></body></html>\n"
+        f"{figures}{_judge_html(stats, images)}{_samples_html(samples, stats.drops)}</main></body></html>\n"
     )
 
 

@@ -28,6 +28,9 @@ LABEL_COLORS = ("white", "white", "#1f2933", "#1f2933")  # dark text on the ligh
 # Distinct, colour-blind-friendly hues for drop reasons (Okabe–Ito), repeated past eight reasons.
 REASON_COLORS = ("#e69f00", "#56b4e9", "#cc79a7", "#0072b2", "#d55e00", "#999999", "#f0e442", "#000000")
 PLOTS = ("verbs", "rouge", "lengths", "drops", "throughput")
+JUDGE_PLOTS = ("scores", "categories")  # drawn once a judge has scored the run
+SCORE_COLORS = {1: "#c0392b", 2: "#e67e22", 3: "#f1c40f", 4: "#8bc34a", 5: "#2a9d8f"}
+UNJUDGED_COLOR = "#b0b7c3"
 
 
 def _figure(width: float, height: float, columns: int = 1) -> tuple[Figure, list[Axes]]:
@@ -196,8 +199,57 @@ def plot_throughput(stats: RunStats, path: Path) -> Path:
     return _save(figure, path)
 
 
+def plot_scores(stats: RunStats, path: Path) -> Path:
+    """How many rows the judge gave each score, and how many it left without one."""
+    figure, (ax,) = _figure(7, 3.4)
+    judge = stats.judge
+    if judge is None or not (judge.judged or judge.unjudged):
+        _no_data(ax, "judge scores")
+        return _save(figure, path)
+    labels = ["1", "2", "3", "4", "5", "unjudged", "not judged"]
+    counts = [*judge.distribution.values(), len(judge.unjudged), judge.not_judged]
+    colors = [*SCORE_COLORS.values(), UNJUDGED_COLOR, OTHER_COLOR]
+    ax.bar(labels, counts, color=colors)
+    for x, count in enumerate(counts):
+        ax.text(x, count, f"{count}", ha="center", va="bottom", fontsize=8, color="#44505f")
+    ax.grid(axis="y", color="#eceff3")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("score")
+    ax.set_ylabel("rows")
+    mean = "n/a" if judge.mean is None else f"{judge.mean:.2f}"
+    ax.set_title(f"Judge scores by {judge.judge_model} ({judge.rubric_version}): mean {mean}", loc="left", fontsize=11)
+    return _save(figure, path)
+
+
+def plot_categories(stats: RunStats, path: Path) -> Path:
+    """Per task category: its rows stacked by score (red 1 to green 5), with the category's mean score."""
+    judge = stats.judge
+    table = judge.by_category() if judge is not None else {}
+    figure, (ax,) = _figure(9, max(2.6, 0.45 * len(table) + 1.2))
+    if not table:
+        _no_data(ax, "judge scores")
+        return _save(figure, path)
+    categories = list(reversed(table))  # barh draws bottom-up: the commonest category on top
+    lefts = [0] * len(categories)
+    for score, color in SCORE_COLORS.items():
+        widths = [table[category].count(score) for category in categories]
+        ax.barh(range(len(categories)), widths, left=lefts, color=color, height=0.7, label=str(score))
+        lefts = [left + width for left, width in zip(lefts, widths)]
+    for row, category in enumerate(categories):
+        scores = table[category]
+        ax.text(len(scores), row, f" mean {sum(scores) / len(scores):.2f}", va="center", fontsize=8, color="#44505f")
+    ax.set_yticks(range(len(categories)), categories)
+    ax.set_xlim(0, max(lefts) * 1.25)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("rows")
+    ax.legend(title="score", frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title("Judge scores by task category (the judge's tags)", loc="left", fontsize=11)
+    return _save(figure, path)
+
+
 def write_plots(stats: RunStats, out_dir: Path) -> dict[str, Path]:
-    """Every figure as out_dir/<name>.png; returns name -> path."""
+    """Every figure as out_dir/<name>.png (the judge's once a judge has scored the run); returns name -> path."""
     draw = {"verbs": plot_verbs, "rouge": plot_rouge, "lengths": plot_lengths, "drops": plot_drops,
-            "throughput": plot_throughput}
-    return {name: draw[name](stats, out_dir / f"{name}.png") for name in PLOTS}
+            "throughput": plot_throughput, "scores": plot_scores, "categories": plot_categories}
+    names = PLOTS + (JUDGE_PLOTS if stats.judge is not None else ())
+    return {name: draw[name](stats, out_dir / f"{name}.png") for name in names}

@@ -14,18 +14,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..core.config import GrowConfig, stored_settings
-from ..core.errors import StoreError, StoreLocked
+from ..core.errors import InputError, StoreError, StoreLocked
 from ..export.formats import ALPACA_FILE
 from ..filters.rouge import RougeIndex
 from ..core.lock import RunLock
-from ..core.records import PROVENANCE_KEYS, AlpacaExample
+from ..core.records import TASK_PROVENANCE_KEYS, AlpacaExample
 from ..core.store import STORE_NAME, Store
+from ..judge.scores import exported_rows
 
 _SHOWN = 60  # characters of an instruction quoted in a problem
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 # What reading a damaged run can raise: SQLite errors, ours, and JSON or validation errors (ValueError).
-_READ_ERRORS = (sqlite3.Error, StoreError, ValueError, TypeError)
+_READ_ERRORS = (sqlite3.Error, StoreError, InputError, ValueError, TypeError)
 
 
 def verify_run(run_dir: Path) -> list[str]:
@@ -67,7 +68,7 @@ def _verify_store(run_dir: Path) -> list[str]:
             return [f"SQLite integrity: {line}" for line in integrity]
         config, problems = _stored_config(store)
         checks: list[tuple[str, Callable[[], list[str]]]] = [
-            ("the export", lambda: _check_export(run_dir, store.accepted_examples())),
+            ("the export", lambda: _check_export(run_dir, [row.alpaca() for row in exported_rows(store)[0]])),
             ("the accepted tasks", lambda: _check_tasks(store, config)),
             ("the rounds", lambda: _check_rounds(store)),
             ("near-duplicates", lambda: _check_rouge(
@@ -139,7 +140,7 @@ def _check_tasks(store: Store, config: GrowConfig | None) -> list[str]:
         if not isinstance(provenance, dict):
             problems.append(f"provenance of {_quote(text)} is not a JSON object")
             continue
-        missing = [key for key in PROVENANCE_KEYS if key not in provenance]
+        missing = [key for key in TASK_PROVENANCE_KEYS if key not in provenance]
         if missing:
             problems.append(f"provenance of {_quote(text)} lacks {', '.join(missing)}")
     return problems
