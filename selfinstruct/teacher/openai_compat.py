@@ -233,10 +233,11 @@ class OpenAITeacher:
                 if limit.allowed < before:
                     log.info("teacher %s: latency rose, %d prompts in flight at most now", endpoint.base_url,
                              limit.allowed)
-            # One line per reply, at DEBUG (bench/single_slot_bench.py reads them): the limit's trace over time.
-            log.debug("teacher %s: reply in %.6f s, %d tokens, %d prompts, %d in flight at send, limit %d, "
-                      "epoch %d, at %.6f, kind %s", endpoint.base_url, seconds, _longest(result), prompts, in_flight,
-                      limit.allowed if limit is not None else self.concurrency, epoch, started + seconds, kind)
+            if log.isEnabledFor(logging.DEBUG):  # one line per reply (bench/single_slot_bench.py reads them)
+                log.debug("teacher %s: reply in %.6f s, %d tokens, %d prompts, %d in flight at send, limit %d, "
+                          "epoch %d, at %.6f, kind %s", endpoint.base_url, seconds, _longest(result), prompts,
+                          in_flight, limit.allowed if limit is not None else self.concurrency, epoch,
+                          started + seconds, kind)
         except (openai.OpenAIError, BadReply) as err:
             outcome = error_class(err)
             unreachable = unreachable_cause(err)
