@@ -108,7 +108,8 @@ def summary(trace: Trace) -> list[str]:
     step = max(1, len(replies) // 10)
     for i in range(0, len(replies), step):
         chunk = replies[i:i + step]
-        lines.append(f"  {chunk[-1].at:7.1f} s  limit {chunk[-1].limit:3d}  in flight {max(r.in_flight for r in chunk):3d}"
+        most = max(r.in_flight for r in chunk)
+        lines.append(f"  {chunk[-1].at:7.1f} s  limit {chunk[-1].limit:3d}  in flight {most:3d}"
                      f"  latency {statistics.median(r.seconds for r in chunk):6.2f} s")
     lines.append("by prompts in flight at send: replies, mean latency, mean completion tokens")
     by_flight: dict[int, list[Reply]] = defaultdict(list)
@@ -155,7 +156,8 @@ def main() -> None:
           f"{cpu:.1f} s CPU; {result.usage.requests} requests, dead letters {sum(result.dead_letters.values())} "
           f"{result.dead_letters or ''}")
     if trace.replies:
-        print(f"at most {max(r.in_flight for r in trace.replies)} in flight at send, final limit {trace.replies[-1].limit}")
+        most = max(r.in_flight for r in trace.replies)
+        print(f"at most {most} in flight at send, final limit {trace.replies[-1].limit}")
     for at, note in trace.notes:
         print(f"  {at:7.1f} s  {note}")
     print("\n".join(summary(trace)))

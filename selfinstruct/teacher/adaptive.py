@@ -189,7 +189,8 @@ class AimdLimit:
         # Slow start decides every latency, as TCP's doubles every round trip.
         floors = 1.0 if self.slow_start else WINDOW_FLOORS
         replies = 1 if self.slow_start else WINDOW_REPLIES
-        if self._weight >= enough and len(self._replies) >= replies and now - self._opened >= floors * self.floor.seconds:
+        long_enough = now - self._opened >= floors * self.floor.seconds
+        if self._weight >= enough and len(self._replies) >= replies and long_enough:
             self._close_window()
 
     def overloaded(self, sent_in_epoch: int) -> None:
