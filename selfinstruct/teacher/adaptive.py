@@ -19,8 +19,9 @@ stays the same; a batching server (vLLM) answers 128 prompts about as fast as on
 - **Latency against the floor** (within a load level): a window whose median is more than QUEUED times the
   floor is cut; one within NEAR of it, with demand, may grow.
 
-It starts at `start` (a few prompts, harmless for any server) and doubles per window (slow start) while
-the comparisons say each doubling bought throughput: the first window holds the first burst, sent at 1, 2,
+It starts at `start` (a few prompts, harmless for any server) and doubles per window (slow start;
+quadruples where latency did not move with the load at all) while the comparisons say each step bought
+throughput: the first window holds the first burst, sent at 1, 2,
 3... in flight, so a one-slot server is found before the first doubling (the floors, learned from queued
 replies, would not find it). Then it grows by an eighth (at least one prompt) per window. A window is at
 least `max(WINDOW_MIN, min(limit, WINDOW_CAP))` prompts and WINDOW_REPLIES replies answered over at least
