@@ -10,15 +10,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from selfinstruct.core.store import STORE_NAME
-from selfinstruct.teacher.llamacpp import MODEL_ALIAS, bundled_model_path, server_command
-from selfinstruct.teacher.server import free_port
+from selfinstruct.teacher.llamacpp import MODEL_ALIAS
 
 pytestmark = pytest.mark.slow
 # The acceptance run grows 30 rows (SELFINSTRUCT_SINGLE_SLOT_TARGET=30); CI grows fewer, as the 135M model on
@@ -26,35 +23,12 @@ pytestmark = pytest.mark.slow
 TARGET = int(os.environ.get("SELFINSTRUCT_SINGLE_SLOT_TARGET", "6"))
 
 
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(server_command(bundled_model_path(), port), stdout=out, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"llama_cpp.server did not answer; see {log}")
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 # Before the controller compared loads (issue 14) this reached 10 and 22 prompts in flight: its latency floors
 # were learned from replies that had queued behind the first burst, so queued replies looked fast.
-def test_an_adaptive_grow_against_a_single_slot_server_keeps_one_or_two_in_flight(llama_server: str,
+def test_an_adaptive_grow_against_a_single_slot_server_keeps_one_or_two_in_flight(bundled_llama_server: str,
                                                                                    tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "selfinstruct.cli", "-v", "grow", "--out", str(tmp_path), "--target", str(TARGET),
-            "--backend", "openai", "--base-url", llama_server, "--model", MODEL_ALIAS,
+            "--backend", "openai", "--base-url", bundled_llama_server, "--model", MODEL_ALIAS,
             # The completions API, one prompt per request (llama_cpp.server takes no prompt lists): on chat the 135M
             # model keeps about 1 task per 100 requests (docs/benchmarks.md), too slow for CI; this test is about
             # concurrency, which is the same on both APIs.
