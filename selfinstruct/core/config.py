@@ -149,6 +149,11 @@ JUDGE_DECODING = Decoding(temperature=0.0, top_p=1.0, max_tokens=200)
 DEFAULT_RUBRIC_VERSION = "rubric-1"
 
 
+
+def uses_structured(structured: str, api: str) -> bool:
+    """Whether replies come as JSON under a schema: `on`, or `auto` on the chat API (the one that takes a schema)."""
+    return structured == "on" or (structured == "auto" and api == "chat")
+
 class JudgeConfig(BaseModel):
     """The judge (`[judge]`): a second model that scores each kept row on our rubric and tags it.
 
@@ -190,7 +195,7 @@ class JudgeConfig(BaseModel):
 
     @property
     def uses_structured(self) -> bool:
-        return self.structured == "on" or (self.structured == "auto" and self.api == "chat")
+        return uses_structured(self.structured, self.api)
 
     @model_validator(mode="after")
     def _check_structured(self) -> "JudgeConfig":
@@ -291,7 +296,7 @@ class GrowConfig(BaseModel):
 
     @property
     def uses_structured(self) -> bool:
-        return self.structured == "on" or (self.structured == "auto" and self.api == "chat")
+        return uses_structured(self.structured, self.api)
 
     @model_validator(mode="after")
     def _check_backend(self) -> "GrowConfig":

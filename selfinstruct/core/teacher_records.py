@@ -14,6 +14,10 @@ from .config import Api, Decoding
 # "judge": the judge's requests (selfinstruct/judge), cached and budgeted like the grow's but counted apart.
 Stage = Literal["instructions", "classify", "instances", "alpaca", "judge"]
 
+# A reply that cannot be read is asked for once more as another sample (`TeacherRequest.resampled`).
+RETRY_SAMPLE = 1000
+RETRY_TEMPERATURE = 0.7
+
 
 class TeacherRequest(BaseModel):
     """One prompt to send. `sample` tells apart requests that would otherwise be identical."""
@@ -26,6 +30,12 @@ class TeacherRequest(BaseModel):
     sample: int = 0
     # The OpenAI `response_format` object as JSON text (a json_schema for structured replies), else None.
     response_format: str | None = None
+
+    def resampled(self) -> TeacherRequest:
+        """The same request as another sample, at a temperature that can change the reply: asked once more when a
+        reply could not be read (a greedy request asked again would get the same reply). Its cache key differs."""
+        decoding = self.decoding.model_copy(update={"temperature": max(self.decoding.temperature, RETRY_TEMPERATURE)})
+        return self.model_copy(update={"sample": self.sample + RETRY_SAMPLE, "decoding": decoding})
 
     def cache_key(self, api: Api, model: str) -> str:
         """Hash of everything that determines the answer: a stored answer is never paid for twice.

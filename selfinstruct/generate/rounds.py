@@ -143,9 +143,6 @@ class RoundStream:
 
 
 _Read = TypeVar("_Read")
-# A structured reply that does not validate is asked for once more as another sample, so its cache key differs.
-RETRY_SAMPLE = 1000
-RETRY_TEMPERATURE = 0.7  # a greedy request asked again would get the same reply
 
 
 async def _ask_and_read(asker: CachedTeacher, request: TeacherRequest,
@@ -158,11 +155,7 @@ async def _ask_and_read(asker: CachedTeacher, request: TeacherRequest,
     try:
         return read(request, reply)
     except StructuredReplyInvalid:
-        decoding = request.decoding
-        again = request.model_copy(update={
-            "sample": request.sample + RETRY_SAMPLE,
-            "decoding": decoding.model_copy(update={"temperature": max(decoding.temperature, RETRY_TEMPERATURE)}),
-        })
+        again = request.resampled()
     reply = await asker.ask(again)
     if reply is None:
         return None

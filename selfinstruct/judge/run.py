@@ -23,7 +23,6 @@ from ..core.records import Judgement, JudgeTarget
 from ..core.store import JUDGE_STAGE, STORE_NAME, Store
 from ..core.teacher_records import TeacherReply, TeacherRequest
 from ..generate.pipeline import direct_teacher
-from ..generate.rounds import RETRY_SAMPLE, RETRY_TEMPERATURE
 from ..teacher.backend import Endpoints
 from ..teacher.base import Teacher
 from ..teacher.budget import Ledger, Spent, check_cost_budget
@@ -177,11 +176,7 @@ class _Judge:
         except JudgeReplyInvalid as err:
             log.info("judge reply for task %d/%d unusable (%s): asking again", target.task_id, target.instance,
                      err.detail)
-        decoding = request.decoding
-        again = request.model_copy(update={
-            "sample": request.sample + RETRY_SAMPLE,
-            "decoding": decoding.model_copy(update={"temperature": max(decoding.temperature, RETRY_TEMPERATURE)}),
-        })
+        again = request.resampled()
         second = await self._ask(asker, again)
         if second is None:
             return not self.result.stopped
