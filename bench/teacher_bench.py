@@ -65,6 +65,10 @@ class Result:
     server_cpu: float | None = None
     http_requests: int | None = None
     steady: float | None = None  # share of the teacher's slots busy over the middle 80% of the run
+    # Seconds from calling grow() to the teacher's first prompt (opening the store, seeds, the dedup index)
+    # and from its last answer to grow()'s return (the final commit, exports, card and report).
+    lead: float | None = None
+    tail: float | None = None
 
     @property
     def per_second(self) -> float:
@@ -128,19 +132,20 @@ class BusyProbe:
 
 def run_ours(name: str, config: GrowConfig, server: FakeServer | None = None) -> Result:
     before = server.stats() if server else None
-    cpu, started = time.process_time(), time.perf_counter()
+    cpu, started, wall_start = time.process_time(), time.perf_counter(), time.time()
     if server is None:
         result = grow(config)
         probe = None
     else:
         with BusyProbe(server, config.concurrency or 1) as probe:
             result = grow(config)
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    seconds, cpu, wall_end = time.perf_counter() - started, time.process_time() - cpu, time.time()
     out = Result(name, result.accepted, seconds, result.usage.requests, cpu)
     if server is not None and before is not None and probe is not None:
         after = server.stats()
         out.requests, out.http_requests = after["prompts"] - before["prompts"], after["requests"] - before["requests"]
         out.steady = probe.steady()
+        out.lead, out.tail = after["first_served_at"] - wall_start, wall_end - after["last_answered_at"]
     return out
 
 
@@ -247,12 +252,12 @@ async def request_cpu(base_url: str, concurrency: int, n: int = 2000) -> dict[st
 
 def fake_scenario(latency: float, capacity: int, target: int, serial_seconds: float, work: Path,
                   apis: list[str], modes: tuple[bool, ...] = (False, True)) -> list[str]:
-    server = FakeServer(latency, capacity)
-    lines: list[str] = []
-    try:
-        results, configs = [], []
-        for api in apis:
-            for adaptive in modes:
+    # A fresh server per run, so its first-served and last-answered times are that run's.
+    results, configs = [], []
+    for api in apis:
+        for adaptive in modes:
+            server = FakeServer(latency, capacity)
+            try:
                 config = build_config({"backend": "openai", "base_url": [server.base_url], "api": api,
                                        "out": work / f"ours-{capacity}-{api}-{adaptive}", "target": target,
                                        "concurrency": capacity, "model": "fake-teacher",
@@ -261,18 +266,23 @@ def fake_scenario(latency: float, capacity: int, target: int, serial_seconds: fl
                 mode = "adaptive, ceiling" if adaptive else "fixed concurrency"
                 ours = run_ours(f"ours, {api} (batch {config.batch_prompts}), {mode} {capacity}", config, server)
                 ours.server_cpu = server.cpu_seconds() - cpu0
-                results.append(ours)
-                configs.append(config)
+            finally:
+                server.stop()
+            results.append(ours)
+            configs.append(config)
+    server = FakeServer(latency, capacity)
+    try:
         # The reference on the first API asked for (Alpaca used the completions API, 5 prompts at a time).
         loop = SerialLoop(configs[0], server.base_url, "fake-teacher", work / f"serial-{capacity}")
         serial = asyncio.run(loop.run(serial_seconds))
         per_request = asyncio.run(request_cpu(server.base_url, capacity))
     finally:
         server.stop()
+    lines: list[str] = []
     for ours in results:
         lines += rows(f"fake L={latency:g}s C={capacity}", ours, serial, capacity / latency)
     return lines + [f"| fake L={latency:g}s C={capacity} | CPU ms per request, request path alone (chat) | | | "
-                    + ", ".join(f"{name} {ms:.2f}" for name, ms in per_request.items()) + " | | | | | | |"]
+                    + ", ".join(f"{name} {ms:.2f}" for name, ms in per_request.items()) + " | | | | | | | |"]
 
 
 def cpu_scenario(minutes: float, work: Path) -> list[str]:
@@ -304,15 +314,17 @@ def rows(scenario: str, ours: Result, serial: Result, capacity_rate: float | Non
         cpu_each = f"{1000 * r.cpu / r.accepted:.2f}" if r.accepted else "-"
         server = f"{r.server_cpu:.1f}" if r.server_cpu is not None else "-"
         http = f" ({r.http_requests} HTTP)" if r.http_requests is not None else ""
+        ends = f"{r.lead:.1f} / {r.tail:.1f}" if r.lead is not None and r.tail is not None else "-"
         lines.append(f"| {scenario} | {r.name} | {r.accepted} | {r.seconds:.1f} | {r.per_second * scale:.1f}{unit} | "
-                     f"{r.requests}{http} | {rate:.1f} | {of_capacity} | {steady} | {cpu_each} | {server} |")
+                     f"{r.requests}{http} | {rate:.1f} | {of_capacity} | {steady} | {ends} | {cpu_each} | {server} |")
     ratio = ours.per_second / serial.per_second if serial.per_second else float("inf")
-    lines.append(f"| {scenario} | ratio {ours.name} / serial | | | {ratio:.1f}x | | | | | | |")
+    lines.append(f"| {scenario} | ratio {ours.name} / serial | | | {ratio:.1f}x | | | | | | | |")
     return lines
 
 
 HEADER = ("| scenario | loop | accepted | wall s | accepted rate | prompts | prompts/s | of C/L | steady busy | "
-          "our CPU ms / accepted | server CPU s |\n|---|---|---|---|---|---|---|---|---|---|---|")
+          "s before first / after last prompt | our CPU ms / accepted | server CPU s |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def main() -> None:

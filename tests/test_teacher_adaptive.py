@@ -36,9 +36,10 @@ class Server:
         return "", service, round(service * self.tokens_per_second)
 
 
-def drive(limit: AimdLimit, server: Server, replies: int, demand: int = 10_000) -> list[int]:
+def drive(limit: AimdLimit, server: Server, replies: int, demand: int = 10_000,
+          times: list[float] | None = None) -> list[int]:
     """Keep min(limit, demand) prompts in flight, as the client does, for `replies` replies; the limit
-    after each. A discrete-event simulation: time is a number, nothing sleeps."""
+    after each (and into `times`, when each came). A discrete-event simulation: time is a number, nothing sleeps."""
     slots_free = [0.0] * server.slots  # when each slot is next free
     # (done, order, sent, in flight, epoch, tokens, kind)
     in_flight: list[tuple[float, int, float, int, int, int, str]] = []
@@ -55,6 +56,8 @@ def drive(limit: AimdLimit, server: Server, replies: int, demand: int = 10_000) 
         now = done
         limit.answered(done - sent, tokens=tokens, prompts=1, in_flight=outstanding, epoch=epoch, now=now, kind=kind)
         seen.append(limit.allowed)
+        if times is not None:
+            times.append(now)
     return seen
 
 
@@ -99,20 +102,30 @@ def test_the_limit_settles_near_what_the_server_serves_at_once(server: Server, c
 
 
 def test_it_starts_modestly_and_doubles_in_slow_start_on_a_wide_server() -> None:
-    limit = AimdLimit(ceiling=128, start=4)
-    assert limit.allowed == 4
+    limit = AimdLimit(ceiling=128)
+    assert limit.allowed == 2
     seen = drive(limit, Server(1000), replies=300)
     steps = sorted(set(seen))  # doubled or, where latency did not move at all with the load, quadrupled per window
-    assert steps[0] == 4 and steps[-1] == 128 and all(b in (2 * a, 4 * a) for a, b in zip(steps, steps[1:-1]))
-    assert 128 in seen[:200] and limit.slow_start and limit.decreases == 0  # reached the ceiling without a cut
+    assert steps[0] == 2 and steps[-1] == 128 and all(b in (2 * a, 4 * a) for a, b in zip(steps, steps[1:-1]))
+    assert 128 in seen[:50] and limit.slow_start and limit.decreases == 0  # reached the ceiling without a cut
+
+
+def test_slow_start_takes_one_step_per_latency() -> None:
+    # Service 1 s, room for all: 2 in flight for two latencies (the bursts sent at 1, 2 and at 2, 2 in flight
+    # are compared), then 8, 32 and 128 one latency after the other. Counted from a window's first reply, as
+    # before, each step took two.
+    times: list[float] = []
+    seen = drive(AimdLimit(ceiling=128), Server(1000), replies=200, times=times)
+    reached = {step: times[seen.index(step)] for step in (8, 32, 128)}
+    assert reached == {8: 2.0, 32: 3.0, 128: 4.0}
 
 
 @pytest.mark.parametrize("server", [Server(1), Server(1, first=GROW_FIRST, jobs=GROW)])
-def test_a_single_slot_never_gets_more_than_its_start_and_then_one_or_two(server: Server) -> None:
-    # The first burst (sent at 1, 2, 3, 4 in flight) already shows latency growing with the load, so slow
-    # start does not double; the floors, learned from queued replies, would have let it.
-    seen = drive(AimdLimit(ceiling=128, start=4), server, replies=2000)
-    assert max(seen) == 4
+def test_a_single_slot_never_gets_more_than_one_or_two(server: Server) -> None:
+    # The first two bursts (sent at 1, 2 in flight, then 2 and 2) already show latency growing with the load,
+    # so slow start does not grow; the floors, learned from queued replies, would have let it.
+    seen = drive(AimdLimit(ceiling=128), server, replies=2000)
+    assert max(seen) == 2
     assert set(seen[100:]) <= {1, 2}
 
 

@@ -242,7 +242,7 @@ class GrowConfig(BaseModel):
                                 "for cpu (llama.cpp serves one at a time), 128 otherwise (a vLLM server batches "
                                 "that many)")
     adaptive_concurrency: bool = Field(
-        True, description="find how many prompts each endpoint takes at once, up to concurrency: start at 4, grow "
+        True, description="find how many prompts each endpoint takes at once, up to concurrency: start at 2, grow "
                           "while latency holds, back off on timeouts, 429s and rising latency (AIMD); off: always "
                           "concurrency")
     batch_prompts: int | None = Field(

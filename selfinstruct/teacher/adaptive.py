@@ -19,14 +19,16 @@ stays the same; a batching server (vLLM) answers 128 prompts about as fast as on
 - **Latency against the floor** (within a load level): a window whose median is more than QUEUED times the
   floor is cut; one within NEAR of it, with demand, may grow.
 
-It starts at `start` (a few prompts, harmless for any server) and doubles per window (slow start;
-quadruples where latency did not move with the load at all) while the comparisons say each step bought
-throughput: the first window holds the first burst, sent at 1, 2,
-3... in flight, so a one-slot server is found before the first doubling (the floors, learned from queued
-replies, would not find it). Then it grows by an eighth (at least one prompt) per window. A window is at
-least `max(WINDOW_MIN, min(limit, WINDOW_CAP))` prompts and WINDOW_REPLIES replies answered over at least
-WINDOW_FLOORS times the fastest reply (so a pause of our own event loop, e.g. a round's commit, cannot fill
-one; in slow start one reply and one floor: TCP doubles every round trip). Growth needs demand: a window
+It starts at `start` (two prompts: one or two in flight is what a one-slot server should get) and doubles per
+window (slow start; quadruples where latency did not move with the load at all) while the comparisons say each
+step bought throughput: the first window holds the first two bursts, sent at 1, 2 and then 2, 2 in flight,
+so a one-slot server is found before the first doubling (the floors, learned from queued replies, would not
+find it). Then it grows by an eighth (at least one prompt) per window. A window is at least
+`max(WINDOW_MIN, min(limit, WINDOW_CAP))` prompts and WINDOW_REPLIES replies answered over at least
+WINDOW_FLOORS times the fastest reply since its first reply (so a pause of our own event loop, e.g. a round's
+commit, cannot fill one). In slow start a step takes one latency, as TCP doubles every round trip: a window
+then needs one reply, twice the limit's prompts while that is under WINDOW_MIN, and one floor since the last
+decision. Growth needs demand: a window
 that never had the limit's half in flight says nothing about more (RFC 7661's point), so a limit does not
 drift up while the pipeline is idle and flood the server on the next burst.
 
@@ -138,7 +140,7 @@ class AimdLimit:
     """The number of prompts to keep in flight on one endpoint, between 1 and `ceiling`."""
 
     ceiling: int
-    start: int = 4
+    start: int = 2
     limit: float = 0.0
     slow_start: bool = True
     descending: bool = False  # halving while throughput holds, after a probe found the server full
@@ -151,7 +153,9 @@ class AimdLimit:
     _ratios: list[float] = field(default_factory=list)
     _weight: int = 0
     _busy: bool = False
-    _opened: float | None = None  # when the current window's first reply came
+    _sent_under: int = 1  # the smaller of the limits before and after the last window's decision
+    _opened: float | None = None  # when the current window opened (see `answered`)
+    _decided: float | None = None  # when the last window closed
     _reference: _Window | None = None  # the last window at another load, to compare the next ones with
     _hold: int = 0  # windows to wait before the next probe upward
     _next_hold: int = 1
@@ -163,6 +167,7 @@ class AimdLimit:
         if self.ceiling < 1:
             raise ValueError("the concurrency ceiling is at least 1")
         self.limit = float(max(1, min(self.start, self.ceiling)))
+        self._sent_under = self.allowed
 
     @property
     def allowed(self) -> int:
@@ -181,17 +186,28 @@ class AimdLimit:
         if epoch != self.epoch:
             return  # sent before the last cut: its latency holds the queue the cut was for
         if self._opened is None:
-            self._opened = now
+            # Slow start's window runs from the last decision (at first, from when this reply was sent): one
+            # step per latency, as TCP's per round trip; counted from its first reply, a step took two. After it,
+            # from its first reply, so the replies a pause of our own held back, arriving at once, cannot fill one.
+            if self.slow_start:
+                self._opened = self._decided if self._decided is not None else now - seconds
+            else:
+                self._opened = now
         self._ratios.append(ratio)
         self._replies.append((seconds, tokens, prompts, kind, in_flight))
         self._weight += prompts
-        self._busy = self._busy or 2 * in_flight >= self.allowed
-        enough = max(WINDOW_MIN, min(self.allowed, WINDOW_CAP))
-        # Slow start decides every latency, as TCP's doubles every round trip.
+        # Demand as it was when these prompts were sent: most of a window's replies were sent before the decision
+        # that opened it, under the limit before it (in slow start nearly all of them, one window a latency).
+        self._busy = self._busy or 2 * in_flight >= min(self.allowed, self._sent_under)
+        # Slow start decides every latency, as TCP's doubles every round trip, on at least two bursts at the
+        # start (sent at 1, 2 in flight, then 2 and 2: loads to compare).
+        smallest = min(WINDOW_MIN, 2 * self.allowed) if self.slow_start else WINDOW_MIN
+        enough = max(smallest, min(self.allowed, WINDOW_CAP))
         floors = 1.0 if self.slow_start else WINDOW_FLOORS
         replies = 1 if self.slow_start else WINDOW_REPLIES
         long_enough = now - self._opened >= floors * self.floor.seconds
         if self._weight >= enough and len(self._replies) >= replies and long_enough:
+            self._decided = now
             self._close_window()
 
     def overloaded(self, sent_in_epoch: int) -> None:
@@ -202,6 +218,11 @@ class AimdLimit:
             self._decrease(OVERLOAD_FACTOR)
 
     def _close_window(self) -> None:
+        before = self.allowed
+        self._decide()
+        self._sent_under = min(before, self.allowed)
+
+    def _decide(self) -> None:
         window = _Window(self._replies, self.limit)
         median, busy = statistics.median(self._ratios), self._busy
         self._clear()
@@ -282,6 +303,7 @@ class AimdLimit:
 
     def _decrease(self, factor: float) -> None:
         self._set(self.limit * factor)
+        self._sent_under = min(self._sent_under, self.allowed)
         self.slow_start = False
         self.epoch += 1
         self.decreases += 1

@@ -86,7 +86,7 @@ class OpenAITeacher:
     batch_prompts: int = 1  # completions API: prompts per request (see batching.py)
     retry_budget: float = 600.0  # seconds to keep retrying connection errors, timeouts, 429 and 5xx
     adaptive: bool = True  # find each endpoint's concurrency (adaptive.py); `concurrency` is the ceiling
-    start_concurrency: int = 4
+    start_concurrency: int = 2
     schema_dialect: str = OPENAI_SCHEMA  # how the server takes a JSON schema (see wire_response_format)
     retries: int = 0
 

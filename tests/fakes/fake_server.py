@@ -93,6 +93,9 @@ class FakeTeacherApp:
             "requests": 0, "prompts": 0, "in_flight": 0, "max_concurrent": 0, "waiting": 0, "max_waiting": 0,
             "completion_tokens": 0, "cut_at_max_tokens": 0,
             "busy_seconds": 0.0,  # slot-seconds spent serving: utilization = busy / (capacity * time)
+            # Wall-clock (time.time) of the first prompt served and the last one answered, so a benchmark can
+            # tell the client's own start-up and wind-down from time the teacher was driven.
+            "first_served_at": 0.0, "last_answered_at": 0.0,
         }
         self._kinds = dict.fromkeys(KINDS, 0)
         self._faults = dict.fromkeys(FAULTS, 0)
@@ -196,12 +199,14 @@ class FakeTeacherApp:
             counts["waiting"] -= 1
         counts["in_flight"] += 1
         counts["max_concurrent"] = max(counts["max_concurrent"], counts["in_flight"])
+        counts["first_served_at"] = counts["first_served_at"] or time.time()
         started = time.monotonic()
         try:
             yield
         finally:
             counts["in_flight"] -= 1
             counts["busy_seconds"] += time.monotonic() - started
+            counts["last_answered_at"] = time.time()
             self._capacity.release()
 
     def _choices(self, body: dict, prompt: str, kind: str, chat: bool, cut_short: bool, position: int) -> list[dict]:
