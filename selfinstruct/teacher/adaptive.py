@@ -20,7 +20,7 @@ stays the same; a batching server (vLLM) answers 128 prompts about as fast as on
   floor is cut; one within NEAR of it, with demand, may grow.
 
 It starts at `start` (two prompts: one or two in flight is what a one-slot server should get) and doubles per
-window (slow start; quadruples where latency did not move with the load at all) while the comparisons say each
+window (slow start; by eight where latency did not move with the load at all) while the comparisons say each
 step bought throughput: the first window holds the first two bursts, sent at 1, 2 and then 2, 2 in flight,
 so a one-slot server is found before the first doubling (the floors, learned from queued replies, would not
 find it). Then it grows by an eighth (at least one prompt) per window. A window is at least
@@ -51,7 +51,8 @@ OVERLOAD_FACTOR = 0.5  # on a timeout or a 429
 ADD = 8  # additive increase: a window's step is limit / ADD, at least 1
 STEP = 1.25  # windows whose loads differ by this factor are compared (smaller steps drown in noise)
 FULL = 0.5  # share of a load change that went into latency beyond which the server was already full
-NO_QUEUE = 0.1  # at most this share, slow start quadruples instead of doubling: latency did not move at all
+NO_QUEUE = 0.1  # at most this share, latency did not move at all with the load: slow start leaps instead of doubling
+LEAP = 8  # slow start's factor then: 2, 16, 128, one latency apart (by 4, a step more, 2.5% of P3's 40 s run)
 HOLD_MAX = 32  # windows between probes upward at most, after probes that found no room
 REF_AGE = 32  # windows after which a reference window is too old to compare with
 
@@ -243,8 +244,8 @@ class AimdLimit:
         elif busy and (outcome == ROOM if self.slow_start and outcome is not None else median <= NEAR):
             # Slow start doubles on evidence that more load bought throughput where there is any (the floors
             # of a server that queued from the first burst on are learned from queued replies and would not
-            # say so), and quadruples when the latency did not move with the load at all.
-            self._grow(window.load, 4 if self._room_queued < NO_QUEUE else 2)
+            # say so), and leaps by LEAP when the latency did not move with the load at all.
+            self._grow(window.load, LEAP if self._room_queued < NO_QUEUE else 2)
 
     def _compare(self, reference: _Window, window: _Window, median: float) -> str | None:
         """Compare `window` with `reference`, sent at another load: ACTED when that decided the limit, ROOM
