@@ -272,8 +272,9 @@ def fake_scenario(latency: float, capacity: int, target: int, serial_seconds: fl
             configs.append(config)
     server = FakeServer(latency, capacity)
     try:
-        # The reference on the first API asked for (Alpaca used the completions API, 5 prompts at a time).
-        loop = SerialLoop(configs[0], server.base_url, "fake-teacher", work / f"serial-{capacity}")
+        # The reference on the completions API, as Alpaca's (5 prompts at a time, text replies: it sends no schema).
+        serial_config = configs[0].model_copy(update={"api": "completions"})
+        loop = SerialLoop(serial_config, server.base_url, "fake-teacher", work / f"serial-{capacity}")
         serial = asyncio.run(loop.run(serial_seconds))
         per_request = asyncio.run(request_cpu(server.base_url, capacity))
     finally:
