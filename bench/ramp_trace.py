@@ -21,7 +21,8 @@ adaptive.AimdLimit._set = traced
 work = Path(tempfile.mkdtemp())
 server = tb.FakeServer(0.5, 128)
 config = build_config({"backend": "openai", "base_url": [server.base_url], "api": api, "out": work / "o",
-                       "target": 4000, "concurrency": 128, "model": "fake-teacher", "adaptive_concurrency": adaptive_on})
+                       "target": 4000, "concurrency": 128, "model": "fake-teacher",
+                       "adaptive_concurrency": adaptive_on})
 t0 = time.perf_counter()
 with tb.BusyProbe(server, 128, every=0.25) as probe:
     r = tb.grow(config)

@@ -105,15 +105,16 @@ def test_it_starts_modestly_and_doubles_in_slow_start_on_a_wide_server() -> None
     limit = AimdLimit(ceiling=128)
     assert limit.allowed == 2
     seen = drive(limit, Server(1000), replies=300)
-    steps = sorted(set(seen))  # doubled or, where latency did not move at all with the load, multiplied by eight per window
+    # Doubled or, where latency did not move with the load at all, multiplied by eight per window.
+    steps = sorted(set(seen))
     assert steps[0] == 2 and steps[-1] == 128 and all(b in (2 * a, 8 * a) for a, b in zip(steps, steps[1:-1]))
     assert 128 in seen[:50] and limit.slow_start and limit.decreases == 0  # reached the ceiling without a cut
 
 
 def test_slow_start_takes_one_step_per_latency() -> None:
     # Service 1 s, room for all: 2 in flight for two latencies (the bursts sent at 1, 2 and at 2, 2 in flight
-    # are compared), then 16 and 128 one latency after the other (latency did not move with the load: by eight). Counted from a window's first reply, as
-    # before, each step took two.
+    # are compared), then 16 and 128 one latency after the other (latency did not move with the load: by
+    # eight). Counted from a window's first reply, as before, each step took two.
     times: list[float] = []
     seen = drive(AimdLimit(ceiling=128), Server(1000), replies=200, times=times)
     reached = {step: times[seen.index(step)] for step in (16, 128)}

@@ -51,8 +51,8 @@ OVERLOAD_FACTOR = 0.5  # on a timeout or a 429
 ADD = 8  # additive increase: a window's step is limit / ADD, at least 1
 STEP = 1.25  # windows whose loads differ by this factor are compared (smaller steps drown in noise)
 FULL = 0.5  # share of a load change that went into latency beyond which the server was already full
-NO_QUEUE = 0.1  # at most this share, latency did not move at all with the load: slow start leaps instead of doubling
-LEAP = 8  # slow start's factor then: 2, 16, 128, one latency apart (by 4, a step more, 2.5% of P3's 40 s run)
+NO_QUEUE = 0.1  # at most this share, latency did not move with the load at all: slow start leaps, not doubles
+LEAP = 8  # slow start's factor then: 2, 16, 128, one latency apart (by 4 it took one latency more)
 HOLD_MAX = 32  # windows between probes upward at most, after probes that found no room
 REF_AGE = 32  # windows after which a reference window is too old to compare with
 
