@@ -1,38 +1,76 @@
-"""The adaptive limit and the fake server's busy share over time, for one 4,000-row grow at C=128, L=0.5 s:
-where a run's utilization goes (the ramp, a round's commit, the tail).
+"""Where one grow's utilization goes: the adaptive limit and the fake teacher's busy share over time.
 
-    .venv/bin/python bench/ramp_trace.py chat 1      # API (chat or completions), adaptive (1) or fixed (0)
+    .venv/bin/python bench/ramp_trace.py --api chat             # adaptive, C=128, L=0.5 s, 4,000 rows
+    .venv/bin/python bench/ramp_trace.py --api chat --fixed     # the same with a fixed concurrency
+
+Prints every change of the limit (when, to what, whether still in slow start) and the share of the server's
+slots busy per half second, so the ramp, a round's commit and the tail show as what they cost.
 """
-import sys, time, tempfile
-from pathlib import Path
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import teacher_bench as tb
-from selfinstruct.teacher import adaptive
-from selfinstruct.core.config import build_config
 
-api = sys.argv[1] if len(sys.argv) > 1 else "chat"
-adaptive_on = (sys.argv[2] if len(sys.argv) > 2 else "1") == "1"
-events = []
-# The controller is pure and keeps no history; wrapping its one setter records every change of the limit.
-orig = adaptive.AimdLimit._set
-def traced(self, limit):
-    orig(self, limit); events.append((time.perf_counter(), self.limit, self.slow_start, self.epoch))
-adaptive.AimdLimit._set = traced
-work = Path(tempfile.mkdtemp())
-server = tb.FakeServer(0.5, 128)
-config = build_config({"backend": "openai", "base_url": [server.base_url], "api": api, "out": work / "o",
-                       "target": 4000, "concurrency": 128, "model": "fake-teacher",
-                       "adaptive_concurrency": adaptive_on})
-t0 = time.perf_counter()
-with tb.BusyProbe(server, 128, every=0.25) as probe:
-    r = tb.grow(config)
-t1 = time.perf_counter()
-st = server.stats(); server.stop()
-print(f"wall {t1-t0:.1f} accepted {r.accepted} prompts {st['prompts']} of C/L {st['prompts']/(t1-t0)/256:.0%}")
-for t, lim, ss, ep in events[:40]:
-    print(f"  {t-t0:6.2f}s limit {lim:6.1f} slow={ss} epoch={ep}")
-print("decreases/limit changes:", len(events))
-prev = None
-for (t, b) in probe.samples[::2]:
-    if prev: print(f"  {prev[0]-t0:5.1f}-{t-t0:5.1f}s busy {(b-prev[1])/(128*(t-prev[0])):.0%}")
-    prev = (t, b)
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from teacher_bench import BusyProbe, FakeServer  # noqa: E402 (bench/ is not a package)
+
+from selfinstruct.core.config import build_config  # noqa: E402
+from selfinstruct.grow import grow  # noqa: E402
+from selfinstruct.teacher.adaptive import AimdLimit  # noqa: E402
+
+
+def record_limits(changes: list[tuple[float, float, bool]]) -> None:
+    """Record (time, limit, slow start) at each change: the controller is pure and keeps no history, and
+    `_set` is the one place its limit changes."""
+    original = AimdLimit._set
+
+    def traced(self: AimdLimit, limit: float) -> None:
+        before = self.limit
+        original(self, limit)
+        if self.limit != before:
+            changes.append((time.perf_counter(), self.limit, self.slow_start))
+
+    AimdLimit._set = traced  # type: ignore[method-assign]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--api", choices=["completions", "chat"], default="chat")
+    parser.add_argument("--fixed", action="store_true", help="a fixed concurrency instead of the adaptive one")
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--capacity", type=int, default=128)
+    parser.add_argument("--target", type=int, default=4000)
+    args = parser.parse_args()
+
+    changes: list[tuple[float, float, bool]] = []
+    record_limits(changes)
+    server = FakeServer(args.latency, args.capacity)
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            config = build_config({"backend": "openai", "base_url": [server.base_url], "api": args.api,
+                                   "out": Path(work) / "out", "target": args.target, "model": "fake-teacher",
+                                   "concurrency": args.capacity, "adaptive_concurrency": not args.fixed})
+            started = time.perf_counter()
+            with BusyProbe(server, args.capacity) as probe:
+                result = grow(config)
+            wall = time.perf_counter() - started
+        prompts = server.stats()["prompts"]
+    finally:
+        server.stop()
+
+    print(f"wall {wall:.1f} s, {result.accepted} accepted, {prompts} prompts: "
+          f"{prompts / wall / (args.capacity / args.latency):.0%} of C/L")
+    for at, limit, slow_start in changes:
+        print(f"  {at - started:6.2f} s  limit {limit:6.1f}{'  (slow start)' if slow_start else ''}")
+    half_seconds = probe.samples[::2]  # the probe samples every 0.25 s
+    for (t0, busy0), (t1, busy1) in zip(half_seconds, half_seconds[1:]):
+        print(f"  {t0 - started:5.1f} to {t1 - started:5.1f} s  busy {(busy1 - busy0) / (args.capacity * (t1 - t0)):.0%}")
+
+
+if __name__ == "__main__":
+    main()
