@@ -130,6 +130,26 @@ def test_a_single_slot_never_gets_more_than_one_or_two(server: Server) -> None:
     assert set(seen[100:]) <= {1, 2}
 
 
+@pytest.mark.parametrize("warm_up", [0.5, 1.0, 2.0, 5.0])
+@pytest.mark.parametrize("tokens_per_second", [0, 20])
+def test_a_slow_first_reply_does_not_make_a_single_slot_look_wide(warm_up: float, tokens_per_second: float) -> None:
+    # The model's first use adds `warm_up` service times to the first reply. The replies sent at 1 and 2 in flight
+    # then take 1 + w and 2 + w, those sent at 2 and 2 take 2 each: latency did not rise with the load. Before the
+    # evenness test and the warm-up's exclusion from the reference, this leapt to 16 (a real llama.cpp grow did).
+    server = Server(1, first=(("", 1.0 + warm_up, round((1.0 + warm_up) * tokens_per_second)),),
+                    tokens_per_second=tokens_per_second)
+    seen = drive(AimdLimit(ceiling=128), server, replies=2000)
+    assert max(seen) <= 4  # at most one probe at 4, compared with the replies after the warm-up
+    assert set(seen[100:]) <= {1, 2}
+
+
+@pytest.mark.parametrize("warm_up", [0.5, 2.0])
+def test_a_wide_server_with_a_slow_first_reply_still_reaches_the_ceiling(warm_up: float) -> None:
+    times: list[float] = []
+    seen = drive(AimdLimit(ceiling=128), Server(1000, first=(("", 1.0 + warm_up, 0),)), replies=400, times=times)
+    assert times[seen.index(128)] <= 8.0 and min(seen[seen.index(128):]) == 128
+
+
 def test_a_probe_that_found_no_room_makes_the_next_one_wait_longer() -> None:
     seen = drive(AimdLimit(ceiling=128, start=4), Server(1), replies=3000)
     runs = [(value, len(list(group))) for value, group in itertools.groupby(seen)]

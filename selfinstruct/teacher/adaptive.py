@@ -20,10 +20,12 @@ stays the same; a batching server (vLLM) answers 128 prompts about as fast as on
   floor is cut; one within NEAR of it, with demand, may grow.
 
 It starts at `start` (two prompts: one or two in flight is what a one-slot server should get) and doubles per
-window (slow start; by eight where latency did not move with the load at all) while the comparisons say each
-step bought throughput: the first window holds the first two bursts, sent at 1, 2 and then 2, 2 in flight,
-so a one-slot server is found before the first doubling (the floors, learned from queued replies, would not
-find it). Then it grows by an eighth (at least one prompt) per window. A window is at least
+window (slow start; by eight where latency did not move with the load at all and each reply took about as
+long as it would alone) while the comparisons say each step bought throughput: the first window holds the
+first two bursts, sent at 1, 2 and then 2, 2 in flight, so a one-slot server is found before the first
+doubling (the floors, learned from queued replies, would not find it). The first burst, sent before the
+endpoint ever answered, may hold its warm-up: it varies the load within the first window, but the windows
+after it are compared with the replies after it. Then it grows by an eighth (at least one prompt) per window. A window is at least
 `max(WINDOW_MIN, min(limit, WINDOW_CAP))` prompts and WINDOW_REPLIES replies answered over at least
 WINDOW_FLOORS times the fastest reply since its first reply (so a pause of our own event loop, e.g. a round's
 commit, cannot fill one). In slow start a step takes one latency, as TCP doubles every round trip: a window
@@ -53,6 +55,7 @@ STEP = 1.25  # windows whose loads differ by this factor are compared (smaller s
 FULL = 0.5  # share of a load change that went into latency beyond which the server was already full
 NO_QUEUE = 0.1  # at most this share, latency did not move with the load at all: slow start leaps, not doubles
 LEAP = 8  # slow start's factor then: 2, 16, 128, one latency apart (by 4 it took one latency more)
+EVEN = 1.25  # and only if the window's replies, each over its own floor, are within this factor of each other
 HOLD_MAX = 32  # windows between probes upward at most, after probes that found no room
 REF_AGE = 32  # windows after which a reference window is too old to compare with
 
@@ -121,6 +124,12 @@ class _Window:
             sums[2] += prompts
         return {kind: (spent / alone, int(n)) for kind, (spent, alone, n) in taken.items() if alone > 0}
 
+    def spread(self, floors: dict[str, LatencyFloor]) -> float:
+        """The slowest reply over the fastest, each against what it would take alone by its kind's floor."""
+        ratios = [seconds / floors[kind].alone(tokens) for seconds, tokens, _, kind, _ in self.replies
+                  if floors[kind].alone(tokens) > 0]
+        return max(ratios) / min(ratios) if ratios else float("inf")
+
 
 def latency_change(before: _Window, after: _Window, floors: dict[str, LatencyFloor],
                    pooled: LatencyFloor) -> float | None:
@@ -151,6 +160,8 @@ class AimdLimit:
     floor: LatencyFloor = field(default_factory=LatencyFloor)
     floors: dict[str, LatencyFloor] = field(default_factory=dict)  # per kind of request, for comparisons
     _replies: list[Reply] = field(default_factory=list)
+    _cold: list[Reply] = field(default_factory=list)  # this window's replies sent before the endpoint first answered
+    _first_answer: float | None = None  # when it did
     _ratios: list[float] = field(default_factory=list)
     _weight: int = 0
     _busy: bool = False
@@ -195,7 +206,12 @@ class AimdLimit:
             else:
                 self._opened = now
         self._ratios.append(ratio)
-        self._replies.append((seconds, tokens, prompts, kind, in_flight))
+        reply = (seconds, tokens, prompts, kind, in_flight)
+        self._replies.append(reply)
+        if self._first_answer is None:
+            self._first_answer = now
+        if now - seconds < self._first_answer:
+            self._cold.append(reply)
         self._weight += prompts
         # Demand as it was when these prompts were sent: most of a window's replies were sent before the decision
         # that opened it, under the limit before it (in slow start nearly all of them, one window a latency).
@@ -225,6 +241,9 @@ class AimdLimit:
 
     def _decide(self) -> None:
         window = _Window(self._replies, self.limit)
+        # The replies sent before the endpoint first answered may hold its warm-up (a model's first use): they
+        # vary the load within the first window, but a later window is compared with the ones after them.
+        warm = _Window([reply for reply in self._replies if reply not in self._cold], self.limit)
         median, busy = statistics.median(self._ratios), self._busy
         self._clear()
         reference = self._reference
@@ -233,7 +252,7 @@ class AimdLimit:
             outcome = self._compare(reference, window, median)
             reference.age += 1
         if outcome is not None or reference is None or reference.age >= REF_AGE:
-            self._reference = window
+            self._reference = warm if warm.replies else window
         if outcome is None and self.slow_start and len(window.replies) >= 2:
             outcome = self._compare(*window.split(), median)  # no other load to compare with: within it
         if outcome == ACTED:
@@ -244,8 +263,12 @@ class AimdLimit:
         elif busy and (outcome == ROOM if self.slow_start and outcome is not None else median <= NEAR):
             # Slow start doubles on evidence that more load bought throughput where there is any (the floors
             # of a server that queued from the first burst on are learned from queued replies and would not
-            # say so), and leaps by LEAP when the latency did not move with the load at all.
-            self._grow(window.load, LEAP if self._room_queued < NO_QUEUE else 2)
+            # say so), and leaps by LEAP when the latency did not move with the load at all and every reply took
+            # about as long as alone. A one-slot server can pass the first test, never the second: a slow first
+            # reply (the model's warm-up) or answers of other lengths can make the replies sent at 2 in flight look
+            # no slower than the ones sent at 1, but each one queued behind another took far longer than alone.
+            even = window.spread(self.floors) <= EVEN
+            self._grow(window.load, LEAP if self._room_queued < NO_QUEUE and even else 2)
 
     def _compare(self, reference: _Window, window: _Window, median: float) -> str | None:
         """Compare `window` with `reference`, sent at another load: ACTED when that decided the limit, ROOM
@@ -312,7 +335,7 @@ class AimdLimit:
         self._clear()
 
     def _clear(self) -> None:
-        self._replies, self._ratios, self._weight, self._busy, self._opened = [], [], 0, False, None
+        self._replies, self._cold, self._ratios, self._weight, self._busy, self._opened = [], [], [], 0, False, None
 
     def _set(self, limit: float) -> None:
         self.limit = min(float(self.ceiling), max(1.0, limit))
