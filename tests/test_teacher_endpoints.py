@@ -216,3 +216,49 @@ def test_room_on_an_endpoint_follows_its_adaptive_limit(limit: int | None, outst
     endpoint = Endpoint("a", ["client"], limit=AimdLimit(ceiling=128, start=limit) if limit else None)
     endpoint.outstanding = outstanding
     assert endpoint.room_for(prompts) is room  # an idle endpoint takes any batch
+
+
+def test_requests_waiting_for_room_get_it_in_the_order_they_came() -> None:
+    # One slot (llama.cpp) serves what it is sent in order and its prompt cache reuses the last prompt's start,
+    # so the order matters. A newcomer used to take the room a release had woken the oldest waiter for, and the
+    # woken one went back to the end of the line: the prompts reached the server shuffled across stages.
+    from selfinstruct.teacher.adaptive import AimdLimit
+
+    async def scenario() -> list[str]:
+        pool = EndpointPool([Endpoint("a", ["client"], limit=AimdLimit(ceiling=1, start=1))])
+        order: list[str] = []
+
+        async def ask(name: str) -> None:
+            endpoint = await pool.acquire()
+            order.append(name)
+            await asyncio.sleep(0)
+            pool.release(endpoint, None)
+
+        first = await pool.acquire()
+        waiting = [asyncio.ensure_future(ask(name)) for name in "bcd"]
+        await asyncio.sleep(0)  # b, c and d are in line
+        pool.release(first, None)  # room for b ...
+        late = asyncio.ensure_future(ask("e"))  # ... which e, arriving before b runs, must not take
+        await asyncio.gather(*waiting, late)
+        return order
+
+    assert asyncio.run(scenario()) == ["b", "c", "d", "e"]
+
+
+def test_a_batch_too_large_for_the_room_left_lets_smaller_requests_pass() -> None:
+    from selfinstruct.teacher.adaptive import AimdLimit
+
+    async def scenario() -> tuple[bool, bool]:
+        pool = EndpointPool([Endpoint("a", ["client"], limit=AimdLimit(ceiling=4, start=4))])
+        held = [await pool.acquire() for _ in range(3)]  # 3 of 4 in flight
+        batch = asyncio.ensure_future(pool.acquire(3))  # does not fit until two more come back
+        single = asyncio.ensure_future(pool.acquire(1))
+        await asyncio.sleep(0)
+        passed = single.done() and not batch.done()
+        pool.release(held[0], None)
+        pool.release(held[1], None)
+        pool.release(held[2], None)  # 1 in flight (the single): room for 3
+        granted = await asyncio.wait_for(batch, 1.0)
+        return passed, granted.outstanding == 4
+
+    assert asyncio.run(scenario()) == (True, True)

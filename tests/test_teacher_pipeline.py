@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 from selfinstruct.core.config import build_config
 from selfinstruct.generate.methods import plan_self_instruct
+from selfinstruct.generate.pipeline import GrowSession
 from selfinstruct.grow import grow
+from selfinstruct.teacher.backend import Endpoints
 from selfinstruct.core.store import STORE_NAME, Store
 from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
@@ -73,3 +77,35 @@ def test_round_n_shows_only_demos_committed_by_round_n_minus_pipeline_rounds(tmp
         visible = [text for number, text in pool if number <= round_no - 2]
         prompts = {plan.request.prompt for plan in plan_self_instruct(config, seeds, visible, round_no)}
         assert prompts <= stored  # each committed round asked exactly the prompts the rule renders
+
+
+def test_a_later_call_of_the_same_session_starts_at_the_limit_the_last_one_found(tmp_path: Path) -> None:
+    # The Prefect flow runs rounds a few minutes per task, each with a new client: each used to ramp up from 2
+    # again (three latencies and more per task on a wide server). The session keeps each endpoint's limit.
+    with FakeTeacher(FakeTeacherConfig(seed=3, latency=0.2, capacity=128)) as teacher:
+        config = _config(teacher, tmp_path, target=100_000, api="chat")
+        endpoints = Endpoints(base_urls=[teacher.base_url], model="fake-teacher")
+        with GrowSession(config) as session:
+            session.run_rounds(endpoints, until=time.monotonic() + 3.0)
+            learned = session._limits[teacher.base_url]
+            assert learned.allowed >= 64 and learned.parallel
+            peak, stop = [0], threading.Event()
+
+            served = teacher.stats()["prompts"]
+
+            def sample() -> None:  # prompts the server holds during the second call's first latency
+                while teacher.stats()["prompts"] == served and not stop.is_set():
+                    time.sleep(0.002)
+                deadline = time.monotonic() + 0.2
+                while time.monotonic() < deadline and not stop.is_set():
+                    peak[0] = max(peak[0], int(teacher.stats()["in_flight"]))
+                    time.sleep(0.005)
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            session.run_rounds(endpoints, until=time.monotonic() + 0.5)  # a few rounds, then it winds down
+            stop.set()
+            sampler.join()
+            assert session._limits[teacher.base_url] is learned
+    # A fresh limit sends 2 in its first latency (then 16): this call's first burst went out at what the last found.
+    assert peak[0] > 16

@@ -39,6 +39,7 @@ from ..core.teacher_records import TeacherReply
 from ..teacher.cache import CachedTeacher, ReplyWriter, Usage
 from ..teacher.base import Teacher
 from ..teacher.batch import batch_teacher
+from ..teacher.adaptive import AimdLimit
 from ..teacher.openai_compat import LLAMA_CPP_PYTHON, OPENAI_SCHEMA, OpenAITeacher
 from ..teacher.backend import Endpoints
 
@@ -116,6 +117,7 @@ class GrowSession:
         self.ledger = Ledger(config, self.store.teacher_totals(), config.model or "", self.usage)
         self.idle_rounds = 0
         self.stopped = ""
+        self._limits: dict[str, AimdLimit] = {}  # each endpoint's adaptive limit, from one run_rounds call to the next
         self._last_commit = time.perf_counter()
 
     def _open_pool(self, seeds: list[SeedTask], digest: str) -> None:
@@ -247,7 +249,7 @@ class GrowSession:
         self.ledger.model = endpoints.model
         if self.config.batch:
             return batch_teacher(self.config, endpoints, self.store, self.run_dir)
-        return direct_teacher(self.config, endpoints)
+        return direct_teacher(self.config, endpoints, self._limits)
 
     async def _collect(self, teacher: Teacher, number: int) -> CollectedRound:
         stream = RoundStream(self.config, self.checks, lambda text: self.dedup.screen(text))
@@ -379,8 +381,10 @@ class _Publisher:
         return time.monotonic() - started
 
 
-def direct_teacher(config: GrowConfig, endpoints: Endpoints) -> OpenAITeacher:
-    """The client of `endpoints` with the config's limits and retries (the judge's requests take it too)."""
+def direct_teacher(config: GrowConfig, endpoints: Endpoints,
+                   limits: dict[str, AimdLimit] | None = None) -> OpenAITeacher:
+    """The client of `endpoints` with the config's limits and retries (the judge's requests take it too);
+    `limits`: adaptive limits kept from an earlier client of the same run, by base URL (filled in for the next)."""
     return OpenAITeacher(
         base_urls=endpoints.base_urls, model=endpoints.model, api=config.api or "chat",
         api_key=endpoints.api_key, timeout=config.request_timeout, max_attempts=config.max_attempts,
@@ -388,7 +392,7 @@ def direct_teacher(config: GrowConfig, endpoints: Endpoints) -> OpenAITeacher:
         tokens_per_minute=config.tokens_per_minute, failure_window=config.failure_window,
         failure_threshold=config.failure_threshold, batch_prompts=config.batch_prompts or 1,
         retry_budget=config.retry_budget, adaptive=config.adaptive_concurrency,
-        schema_dialect=LLAMA_CPP_PYTHON if config.backend == "cpu" else OPENAI_SCHEMA,
+        schema_dialect=LLAMA_CPP_PYTHON if config.backend == "cpu" else OPENAI_SCHEMA, limits=limits,
     )
 
 

@@ -20,12 +20,16 @@ stays the same; a batching server (vLLM) answers 128 prompts about as fast as on
   floor is cut; one within NEAR of it, with demand, may grow.
 
 It starts at `start` (two prompts: one or two in flight is what a one-slot server should get) and doubles per
-window (slow start; by eight where latency did not move with the load at all and each reply took about as
-long as it would alone) while the comparisons say each step bought throughput: the first window holds the
-first two bursts, sent at 1, 2 and then 2, 2 in flight, so a one-slot server is found before the first
-doubling (the floors, learned from queued replies, would not find it). The first burst, sent before the
-endpoint ever answered, may hold its warm-up: it varies the load within the first window, but the windows
-after it are compared with the replies after it. Then it grows by an eighth (at least one prompt) per window. A window is at least
+window (slow start; by eight where latency did not move with the load at all) while the comparisons say each
+step bought throughput: the first window holds the first two bursts, sent at 1, 2 and then 2, 2 in flight,
+so a one-slot server is found before the first doubling (the floors, learned from queued replies, would not
+find it). Slow start grows only once the endpoint has been seen serving prompts side by side (`parallel`):
+one slot answers first come, first served, so a later prompt answered first proves more than one, and so do
+room found against a window at one prompt in flight and room in a window whose replies all took as long;
+without such proof for UNPROVEN_MAX windows it sends one window at 1 to compare with. The first burst, sent
+before the endpoint ever answered, may hold its warm-up: it varies the load within the first window, but the
+windows after it are compared with the replies after it. Then it grows by an eighth (at least one prompt) per
+window. A window is at least
 `max(WINDOW_MIN, min(limit, WINDOW_CAP))` prompts and WINDOW_REPLIES replies answered over at least
 WINDOW_FLOORS times the fastest reply since its first reply (so a pause of our own event loop, e.g. a round's
 commit, cannot fill one). In slow start a step takes one latency, as TCP doubles every round trip: a window
@@ -55,7 +59,9 @@ STEP = 1.25  # windows whose loads differ by this factor are compared (smaller s
 FULL = 0.5  # share of a load change that went into latency beyond which the server was already full
 NO_QUEUE = 0.1  # at most this share, latency did not move with the load at all: slow start leaps, not doubles
 LEAP = 8  # slow start's factor then: 2, 16, 128, one latency apart (by 4 it took one latency more)
-EVEN = 1.25  # and only if the window's replies, each over its own floor, are within this factor of each other
+UNIFORM = 1.1  # a window whose replies all took within this factor of each other: prompts served side by side
+OVERTAKE = 0.05  # a reply sent this share of its latency after another, answered before it: served side by side
+UNPROVEN_MAX = 4  # slow-start windows that would have grown without that proof, before one window at 1 in flight
 HOLD_MAX = 32  # windows between probes upward at most, after probes that found no room
 REF_AGE = 32  # windows after which a reference window is too old to compare with
 
@@ -124,11 +130,11 @@ class _Window:
             sums[2] += prompts
         return {kind: (spent / alone, int(n)) for kind, (spent, alone, n) in taken.items() if alone > 0}
 
-    def spread(self, floors: dict[str, LatencyFloor]) -> float:
-        """The slowest reply over the fastest, each against what it would take alone by its kind's floor."""
-        ratios = [seconds / floors[kind].alone(tokens) for seconds, tokens, _, kind, _ in self.replies
-                  if floors[kind].alone(tokens) > 0]
-        return max(ratios) / min(ratios) if ratios else float("inf")
+    def uniform(self) -> bool:
+        """Whether its replies, sent at more than one load, all took about as long (within UNIFORM)."""
+        seconds = [reply[0] for reply in self.replies]
+        loads = {reply[4] for reply in self.replies}
+        return len(loads) > 1 and min(seconds) > 0 and max(seconds) <= UNIFORM * min(seconds)
 
 
 def latency_change(before: _Window, after: _Window, floors: dict[str, LatencyFloor],
@@ -162,6 +168,10 @@ class AimdLimit:
     _replies: list[Reply] = field(default_factory=list)
     _cold: list[Reply] = field(default_factory=list)  # this window's replies sent before the endpoint first answered
     _first_answer: float | None = None  # when it did
+    _latest_sent: float = float("-inf")  # when the latest-sent prompt answered so far was sent
+    _unproven: int = 0  # slow-start windows that would have grown without proof of prompts served side by side
+    _room_unqueued: bool = False  # the last comparison found room against a window sent at one prompt in flight
+    parallel: bool = False  # proof that the endpoint serves prompts side by side (see `_decide`)
     _ratios: list[float] = field(default_factory=list)
     _weight: int = 0
     _busy: bool = False
@@ -195,6 +205,11 @@ class AimdLimit:
         self.floors.setdefault(kind, LatencyFloor()).ratio(seconds, tokens)
         if epoch > 0:
             self.settled_peak = max(self.settled_peak, in_flight)
+        sent = now - seconds
+        # One slot answers in the order it was sent (llama.cpp, Ollama and LM Studio queue first come, first served);
+        # a later prompt answered first proves prompts run side by side. Sent in one burst, the order may not hold.
+        self.parallel = self.parallel or sent + OVERTAKE * seconds < self._latest_sent
+        self._latest_sent = max(self._latest_sent, sent)
         if epoch != self.epoch:
             return  # sent before the last cut: its latency holds the queue the cut was for
         if self._opened is None:
@@ -210,7 +225,7 @@ class AimdLimit:
         self._replies.append(reply)
         if self._first_answer is None:
             self._first_answer = now
-        if now - seconds < self._first_answer:
+        if sent < self._first_answer:
             self._cold.append(reply)
         self._weight += prompts
         # Demand as it was when these prompts were sent: most of a window's replies were sent before the decision
@@ -226,6 +241,12 @@ class AimdLimit:
         if self._weight >= enough and len(self._replies) >= replies and long_enough:
             self._decided = now
             self._close_window()
+
+    def resume(self) -> None:
+        """A new client takes the endpoint over: the window in progress, filled while the last one's requests
+        wound down, is dropped; what was learned (limit, floors, reference, proof) stays."""
+        self._clear()
+        self._decided = None
 
     def overloaded(self, sent_in_epoch: int) -> None:
         """A timeout or a 429 for a prompt sent in `sent_in_epoch`; several from one burst halve once."""
@@ -247,7 +268,7 @@ class AimdLimit:
         median, busy = statistics.median(self._ratios), self._busy
         self._clear()
         reference = self._reference
-        outcome, self._room_queued = None, 1.0
+        outcome, self._room_queued, self._room_unqueued = None, 1.0, False
         if reference is not None and reference.age < REF_AGE:
             outcome = self._compare(reference, window, median)
             reference.age += 1
@@ -263,12 +284,21 @@ class AimdLimit:
         elif busy and (outcome == ROOM if self.slow_start and outcome is not None else median <= NEAR):
             # Slow start doubles on evidence that more load bought throughput where there is any (the floors
             # of a server that queued from the first burst on are learned from queued replies and would not
-            # say so), and leaps by LEAP when the latency did not move with the load at all and every reply took
-            # about as long as alone. A one-slot server can pass the first test, never the second: a slow first
-            # reply (the model's warm-up) or answers of other lengths can make the replies sent at 2 in flight look
-            # no slower than the ones sent at 1, but each one queued behind another took far longer than alone.
-            even = window.spread(self.floors) <= EVEN
-            self._grow(window.load, LEAP if self._room_queued < NO_QUEUE and even else 2)
+            # say so), and leaps by LEAP when the latency did not move with the load at all. It grows only once
+            # the endpoint has been seen serving prompts side by side: one slot can pass every comparison above
+            # (a slow first reply, the model's warm-up, or a short answer queued behind a long one make replies
+            # sent at 2 in flight look no slower than those sent at 1; real llama.cpp grows leapt to 8 and 16),
+            # never that test. Proof: a later prompt answered first (`answered`), room against a window sent at
+            # one in flight (nothing queues there), or room in a window whose replies all took as long.
+            self.parallel = self.parallel or self._room_unqueued or (outcome == ROOM and window.uniform())
+            if self.slow_start and not self.parallel and self.limit < self.ceiling:
+                self._unproven += 1
+                if self._unproven >= UNPROVEN_MAX:  # no proof coming: one window at 1, to compare the next with
+                    self._unproven = 0
+                    self._set(1.0)
+                    self.epoch += 1  # what was sent at 2 is not of that load
+                return
+            self._grow(window.load, LEAP if self._room_queued < NO_QUEUE else 2)
 
     def _compare(self, reference: _Window, window: _Window, median: float) -> str | None:
         """Compare `window` with `reference`, sent at another load: ACTED when that decided the limit, ROOM
@@ -292,6 +322,7 @@ class AimdLimit:
             return ACTED
         if change > 1:
             self._room_queued = queued
+            self._room_unqueued = reference.load <= STEP  # against one prompt at a time: no queue to mislead
             if probing and window.load > STEP * self._full_at:
                 self._next_hold, self._full_at = 1, float("inf")  # more room than before: probe freely again
             return ROOM

@@ -3,7 +3,10 @@ down, and wait out an outage by probing instead of spending the requests' attemp
 
 Room: each endpoint has an adaptive limit of prompts in flight (adaptive.py; None: only the client's
 `--concurrency` bounds it). An endpoint with nothing outstanding takes any request, so a batch larger than
-a small limit still goes.
+a small limit still goes. Requests that find no room wait in line and get it in the order they came (a
+batch too large for the room left lets smaller ones behind it pass): a newcomer never takes room a waiting
+request was woken for, so a one-slot server gets the prompts in the order the pipeline asked them, stage by
+stage, and its prompt cache reuses what the last prompt of the same stage left.
 
 Setting aside: an endpoint whose last `failures_to_set_aside` attempts all failed (server errors,
 timeouts, dropped connections, unusable bodies; not 429, which is about our rate), or that refused a
@@ -73,6 +76,20 @@ class Endpoint(Generic[C]):
 Probe = Callable[[Endpoint], Awaitable[None]]  # returns when the endpoint answers, raises when it does not
 
 
+@dataclass(eq=False)
+class _Waiter(Generic[C]):
+    """A request in line for room: `granted` is the endpoint taken for it; `signal` resolves when that happened
+    or when it should look at the outage again."""
+
+    prompts: int
+    signal: asyncio.Future[None]
+    granted: Endpoint[C] | None = None
+
+    def notify(self) -> None:
+        if not self.signal.done():
+            self.signal.set_result(None)
+
+
 @dataclass
 class EndpointPool(Generic[C]):
     endpoints: list[Endpoint[C]]
@@ -85,7 +102,7 @@ class EndpointPool(Generic[C]):
     outage_budget: float = 600.0
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    _waiters: deque[tuple[int, asyncio.Future[None]]] = field(default_factory=deque)
+    _waiters: deque[_Waiter[C]] = field(default_factory=deque)
     _down_since: float | None = None
     _prober: asyncio.Task[None] | None = None
 
@@ -105,13 +122,38 @@ class EndpointPool(Generic[C]):
         return max(0.0, min(endpoint.set_aside_until for endpoint in self.endpoints) - self.clock())
 
     async def acquire(self, prompts: int = 1) -> Endpoint[C]:
-        while (endpoint := self.choose(prompts)) is None:
-            self._note_outage(raise_past_budget=True)
-            await self._wait(prompts)
+        """An endpoint with room for `prompts`, taken for them (give it back with `release`)."""
+        if not self._waiters and (endpoint := self.choose(prompts)) is not None:
+            return self._take(endpoint, prompts)
+        waiter: _Waiter[C] = _Waiter(prompts, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        try:
+            while True:
+                self.wake()
+                if waiter.granted is not None:
+                    return waiter.granted
+                self._note_outage(raise_past_budget=True)
+                await self._wait(waiter)
+                if waiter.granted is not None:
+                    return waiter.granted
+        except BaseException:
+            if waiter.granted is not None:  # cancelled just after it was given room: give it back
+                self._untake(waiter.granted, prompts)
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+
+    def _take(self, endpoint: Endpoint[C], prompts: int) -> Endpoint[C]:
         endpoint.outstanding += prompts
         endpoint.max_outstanding = max(endpoint.max_outstanding, endpoint.outstanding)
         endpoint.sent += 1
         return endpoint
+
+    def _untake(self, endpoint: Endpoint[C], prompts: int) -> None:
+        endpoint.outstanding -= prompts
+        endpoint.sent -= 1
+        self.wake()
 
     def release(self, endpoint: Endpoint[C], error_class: str | None, prompts: int = 1,
                 unreachable: str | None = None) -> None:
@@ -141,16 +183,24 @@ class EndpointPool(Generic[C]):
         self._note_outage()
 
     def wake(self) -> None:
-        """Let waiting requests look for room again, oldest first, as many as there may be room for."""
-        if not self._waiters:
-            return
-        room = sum(max(1, endpoint.limit.allowed - endpoint.outstanding) if endpoint.limit else len(self._waiters)
-                   for endpoint in self.in_service())
-        while self._waiters and room > 0:
-            prompts, waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                room -= prompts
+        """Give the room there is to the waiting requests, oldest first; with every endpoint out of service,
+        have each look at the outage (past its budget it raises)."""
+        passed: list[_Waiter[C]] = []
+        while self._waiters:
+            waiter = self._waiters[0]
+            endpoint = self.choose(waiter.prompts)
+            if endpoint is None:
+                if not any(endpoint.room_for(1) for endpoint in self.in_service()):
+                    break
+                passed.append(self._waiters.popleft())  # too large for the room left: the next may fit
+                continue
+            self._waiters.popleft()
+            waiter.granted = self._take(endpoint, waiter.prompts)
+            waiter.notify()
+        self._waiters.extendleft(reversed(passed))
+        if self._waiters and not self.in_service():
+            for waiter in self._waiters:
+                waiter.notify()
 
     async def close(self) -> None:
         if self._prober is not None:
@@ -158,16 +208,16 @@ class EndpointPool(Generic[C]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._prober
 
-    async def _wait(self, prompts: int) -> None:
-        """Until a release or an endpoint's return may have made room, or the soonest cool-down ends."""
+    async def _wait(self, waiter: _Waiter[C]) -> None:
+        """Until `waiter` is given room or told to look at the outage, or the soonest cool-down ends; it keeps
+        its place in line."""
         if not self.in_service() and self.probe is None:
             await self.sleep(self.soonest())
             return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((prompts, waiter))
+        if waiter.signal.done():
+            waiter.signal = asyncio.get_running_loop().create_future()
         timeout = self.soonest() if not self.in_service() and self.soonest() > 0 else self.probe_every
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(waiter, timeout)
+        await asyncio.wait({waiter.signal}, timeout=timeout)
 
     async def _probe_until_back(self) -> None:
         while waiting := [endpoint for endpoint in self.endpoints if endpoint.awaiting_probe]:

@@ -89,6 +89,9 @@ class OpenAITeacher:
     start_concurrency: int = 2
     schema_dialect: str = OPENAI_SCHEMA  # how the server takes a JSON schema (see wire_response_format)
     retries: int = 0
+    # Each endpoint's adaptive limit by base URL, kept by the caller: a later client of the same run (the Prefect
+    # flow's next task of rounds) starts at what this one found instead of ramping up from `start_concurrency`.
+    limits: dict[str, AimdLimit] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.base_urls:
@@ -98,7 +101,7 @@ class OpenAITeacher:
         # One TLS context for all clients: building one loads the CA bundle (0.1 s each, measured).
         self._tls = create_ssl_context()
         self.pool: EndpointPool[openai.AsyncOpenAI] = EndpointPool(
-            [Endpoint(url, [self._client(url, per_client) for _ in range(shards)], limit=self._limit())
+            [Endpoint(url, [self._client(url, per_client) for _ in range(shards)], limit=self._limit(url))
              for url in self.base_urls],
             probe=self._probe, describe=_why, outage_budget=self.retry_budget)
         self.limiter = RateLimiter(self.requests_per_minute, self.tokens_per_minute)
@@ -113,8 +116,18 @@ class OpenAITeacher:
                 raise TeacherError("batching prompts needs the completions API: a chat request holds one conversation")
             self._batcher = PromptBatcher(self._send_batch, self.batch_prompts)
 
-    def _limit(self) -> AimdLimit | None:
-        return AimdLimit(ceiling=self.concurrency, start=self.start_concurrency) if self.adaptive else None
+    def _limit(self, url: str) -> AimdLimit | None:
+        if not self.adaptive:
+            return None
+        if self.limits is None:
+            return AimdLimit(ceiling=self.concurrency, start=self.start_concurrency)
+        kept = self.limits.get(url)
+        if kept is not None and kept.ceiling == self.concurrency:
+            kept.resume()
+            log.info("teacher %s: adaptive limit %d, as the last client of this run left it", url, kept.allowed)
+            return kept
+        self.limits[url] = AimdLimit(ceiling=self.concurrency, start=self.start_concurrency)
+        return self.limits[url]
 
     def _client(self, url: str, connections: int) -> openai.AsyncOpenAI:
         # max_retries=0: tenacity is the only layer that retries, so attempts stay bounded.
