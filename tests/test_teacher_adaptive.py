@@ -269,3 +269,14 @@ def test_windows_are_compared_kind_by_kind() -> None:
     long_only = _window((4.0, 100, "instances"), load=2)
     short_only = _window((0.2, 2, "classify"), load=1)
     assert latency_change(short_only, long_only, floors, pooled) == pytest.approx(2.0)
+
+
+def test_batches_of_prompts_grow_in_slow_start_without_waiting_for_proof() -> None:
+    # On the completions API each request holds up to 32 prompts and an idle endpoint takes any batch, so the
+    # first windows are one batch each, alone, all of one load: no comparison can prove side-by-side service.
+    # Gated like single prompts, they sat at one batch at a time for 12 s (70% of C/L on the fake teacher).
+    limit, now = AimdLimit(ceiling=128), 0.0
+    for _ in range(3):
+        now += 0.5
+        limit.answered(0.5, tokens=40, prompts=32, in_flight=32, epoch=limit.epoch, now=now, kind="instructions")
+    assert limit.allowed == 128 and not limit.parallel
