@@ -25,7 +25,7 @@ step bought throughput: the first window holds the first two bursts, sent at 1, 
 so a one-slot server is found before the first doubling (the floors, learned from queued replies, would not
 find it). Slow start grows only once the endpoint has been seen serving prompts side by side (`parallel`):
 one slot answers first come, first served, so a later prompt answered first proves more than one, and so do
-room found against a window at one prompt in flight and room in a window whose replies all took as long;
+room found against replies each sent alone and room in a window whose replies all took as long;
 without such proof for UNPROVEN_MAX windows it sends one window at 1 to compare with. The first burst, sent
 before the endpoint ever answered, may hold its warm-up: it varies the load within the first window, but the
 windows after it are compared with the replies after it. Then it grows by an eighth (at least one prompt) per
@@ -288,8 +288,8 @@ class AimdLimit:
             # the endpoint has been seen serving prompts side by side: one slot can pass every comparison above
             # (a slow first reply, the model's warm-up, or a short answer queued behind a long one make replies
             # sent at 2 in flight look no slower than those sent at 1; real llama.cpp grows leapt to 8 and 16),
-            # never that test. Proof: a later prompt answered first (`answered`), room against a window sent at
-            # one in flight (nothing queues there), or room in a window whose replies all took as long.
+            # never that test. Proof: a later prompt answered first (`answered`), room against replies each sent
+            # alone on the endpoint (nothing queued there), or room in a window whose replies all took as long.
             self.parallel = self.parallel or self._room_unqueued or (outcome == ROOM and window.uniform())
             # Requests of several prompts (the completions API's lists) are exempt: no one-slot server we know takes
             # them (the cpu backend sends one prompt per request), and a window of a few batches alone on the
