@@ -129,13 +129,11 @@ class EndpointPool(Generic[C]):
         self._waiters.append(waiter)
         try:
             while True:
-                self.wake()
+                self.wake()  # grants the oldest waiters that fit, this one perhaps
                 if waiter.granted is not None:
                     return waiter.granted
                 self._note_outage(raise_past_budget=True)
                 await self._wait(waiter)
-                if waiter.granted is not None:
-                    return waiter.granted
         except BaseException:
             if waiter.granted is not None:  # cancelled just after it was given room: give it back
                 self._untake(waiter.granted, prompts)
@@ -190,7 +188,7 @@ class EndpointPool(Generic[C]):
             waiter = self._waiters[0]
             endpoint = self.choose(waiter.prompts)
             if endpoint is None:
-                if not any(endpoint.room_for(1) for endpoint in self.in_service()):
+                if not any(other.room_for(1) for other in self.in_service()):
                     break
                 passed.append(self._waiters.popleft())  # too large for the room left: the next may fit
                 continue
