@@ -3,6 +3,7 @@ and a teacher that never answered fails at once, naming the URL and what happene
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -11,19 +12,21 @@ import sys
 import time
 from pathlib import Path
 
+import openai
 import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
 from selfinstruct.core.store import STORE_NAME
+from selfinstruct.teacher.retry import CONNECTION, error_class
 from selfinstruct.teacher.server import free_port
 from fakes.fake_teacher import FakeTeacher, FakeTeacherConfig
 
 OUTAGE_SECONDS = float(os.environ.get("SELFINSTRUCT_TEST_OUTAGE", "20"))  # the acceptance run uses 90
 
 
-def _fake_teacher_process(port: int) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "fakes.fake_teacher", "--port", str(port), "--latency", "0.2",
+def _fake_teacher_process(port: int, latency: float = 0.2) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "fakes.fake_teacher", "--port", str(port), "--latency", str(latency),
             "--seed", "4"]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
@@ -73,8 +76,40 @@ def test_a_teacher_killed_mid_run_and_started_again_costs_no_request(tmp_path: P
     assert text.count("teacher down since") == 1, output
     assert f"waiting up to {OUTAGE_SECONDS * 3:.0f} s" in text or "waiting up to" in text
     assert "teacher back after" in text
+    # Killed mid-request, the server dropped its connections: connection errors, not timeouts (a timeout would
+    # also have cut the adaptive limit, as if the server had been too slow).
+    assert "failed attempts" in text and "timeout" not in text.split("failed attempts")[1].split("retried")[0]
     with sqlite3.connect(out / STORE_NAME) as db:
         assert db.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_a_server_killed_mid_request_is_a_connection_error_not_a_timeout(transport: str) -> None:
+    if transport == "aiohttp" and getattr(openai, "DefaultAioHttpClient", None) is None:
+        pytest.skip("the SDK's aiohttp extra is not installed")
+    port = free_port()
+    teacher = _fake_teacher_process(port, latency=5.0)
+    http = openai.DefaultAioHttpClient() if transport == "aiohttp" else openai.DefaultAsyncHttpxClient()
+    client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, http_client=http)
+
+    async def killed_while_asking() -> BaseException:
+        asking = asyncio.ensure_future(client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "Name a colour."}]))
+        await asyncio.sleep(1.0)  # the request is being served (5 s)
+        _stop(teacher, signal.SIGKILL)
+        try:
+            await asking
+        except openai.OpenAIError as err:
+            return err
+        finally:
+            await client.close()
+        raise AssertionError("a killed server answered")
+
+    try:
+        error = asyncio.run(killed_while_asking())
+    finally:
+        _stop(teacher)
+    assert error_class(error) == CONNECTION, repr(error)
 
 
 def _closed_port() -> str:

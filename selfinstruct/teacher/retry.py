@@ -15,8 +15,14 @@ import errno
 import socket
 import ssl
 import time
+from collections.abc import Iterator
 
 import openai
+
+try:  # the SDK's aiohttp transport (openai_compat.py uses it when installed)
+    from aiohttp import ServerDisconnectedError
+except ImportError:  # pragma: no cover - the httpx transport raises RemoteProtocolError: APIConnectionError
+    ServerDisconnectedError = ()  # type: ignore[assignment,misc]
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_WAIT = 60.0  # the longest Retry-After we honour
@@ -61,7 +67,9 @@ def error_class(error: BaseException) -> str:
     """The class of a failed attempt, one of ERROR_CLASSES."""
     if isinstance(error, BadReply):
         return error.error_class
-    if unreachable_cause(error) is not None:  # the SDK's aiohttp transport calls a refused connect a timeout
+    # The SDK's aiohttp transport calls a refused connect a timeout, and so a server that went away mid-request
+    # (killed, restarted): neither says the server was too slow, and a timeout cuts the adaptive limit.
+    if unreachable_cause(error) is not None or dropped(error):
         return CONNECTION
     if isinstance(error, openai.APITimeoutError):  # before its base class, APIConnectionError
         return TIMEOUT
@@ -111,10 +119,7 @@ def wait_seconds(attempt: int, error: BaseException | None, rng: random.Random |
 def unreachable_cause(error: BaseException) -> str | None:
     """Why no connection was made (refused, name not resolved, TLS), from the exception's chain; None when a
     connection was made or the cause is unknown. Both transports of the SDK wrap these several times over."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in _chain(error):
         if isinstance(current, ConnectionRefusedError):
             return "connection refused"
         if isinstance(current, socket.gaierror):
@@ -123,5 +128,20 @@ def unreachable_cause(error: BaseException) -> str | None:
             return "host unreachable"
         if isinstance(current, ssl.SSLError):
             return f"TLS error ({getattr(current, 'reason', None) or current})"
-        current = current.__cause__ or current.__context__
     return None
+
+
+def dropped(error: BaseException) -> bool:
+    """Whether a connection that was made closed before the answer: the server was killed or restarted."""
+    return any(isinstance(current, (ConnectionResetError, BrokenPipeError, ServerDisconnectedError))
+               for current in _chain(error))
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The error and its causes; both transports of the SDK wrap the one that says what happened several times."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
