@@ -4,12 +4,14 @@ and a teacher that never answered fails at once, naming the URL and what happene
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import openai
@@ -32,6 +34,11 @@ def _fake_teacher_process(port: int, latency: float = 0.2) -> subprocess.Popen[s
     assert process.stdout is not None
     assert "serving" in process.stdout.readline()  # printed once the port listens
     return process
+
+
+def _serving(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as response:
+        return json.load(response)["in_flight"]
 
 
 def _stored_replies(out: Path) -> int:
@@ -95,7 +102,10 @@ def test_a_server_killed_mid_request_is_a_connection_error_not_a_timeout(transpo
     async def killed_while_asking() -> BaseException:
         asking = asyncio.ensure_future(client.chat.completions.create(
             model="m", messages=[{"role": "user", "content": "Name a colour."}]))
-        await asyncio.sleep(1.0)  # the request is being served (5 s)
+        deadline = time.monotonic() + 60
+        while _serving(port) == 0 and time.monotonic() < deadline:  # killed while it serves (5 s), not before
+            await asyncio.sleep(0.05)
+        assert _serving(port) == 1
         _stop(teacher, signal.SIGKILL)
         try:
             await asking

@@ -21,7 +21,7 @@ import openai
 
 try:  # the SDK's aiohttp transport (openai_compat.py uses it when installed)
     from aiohttp import ServerDisconnectedError
-except ImportError:  # pragma: no cover - the httpx transport raises RemoteProtocolError: APIConnectionError
+except ImportError:  # pragma: no cover - without it the SDK uses httpx, whose disconnect is an APIConnectionError
     ServerDisconnectedError = ()  # type: ignore[assignment,misc]
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
