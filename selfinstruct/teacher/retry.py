@@ -69,7 +69,7 @@ def error_class(error: BaseException) -> str:
         return error.error_class
     # The SDK's aiohttp transport calls a refused connect a timeout, and so a server that went away mid-request
     # (killed, restarted): neither says the server was too slow, and a timeout cuts the adaptive limit.
-    if unreachable_cause(error) is not None or dropped(error):
+    if unreachable_cause(error) is not None or _disconnected(error):
         return CONNECTION
     if isinstance(error, openai.APITimeoutError):  # before its base class, APIConnectionError
         return TIMEOUT
@@ -131,7 +131,7 @@ def unreachable_cause(error: BaseException) -> str | None:
     return None
 
 
-def dropped(error: BaseException) -> bool:
+def _disconnected(error: BaseException) -> bool:
     """Whether a connection that was made closed before the answer: the server was killed or restarted."""
     return any(isinstance(current, (ConnectionResetError, BrokenPipeError, ServerDisconnectedError))
                for current in _chain(error))
